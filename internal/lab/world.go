@@ -1,0 +1,136 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/mxray/mxray/internal/dnsx"
+)
+
+// WorldOptions choose what a World runs.
+type WorldOptions struct {
+	DNSListen string // default 127.0.0.1:0
+	// Servers also starts real Postfix and Dovecot behind the scenario
+	// domains (needs root and Debian's packages).
+	Servers bool
+	Now     func() time.Time
+}
+
+// World is the whole lab as `mxray lab` runs it: DNS with the scenario
+// domains, the CA and its HTTPS server, and optionally real Postfix and
+// Dovecot for mx1.example.test.
+type World struct {
+	DNS     *DNSServer
+	CA      *CA
+	CAFile  string // the CA certificate, for --tls-ca
+	HTTPS   *HTTPSServer
+	Postfix *Postfix
+	Dovecot *Dovecot
+	// ConnectMap sends the well-known ports to the lab's servers; give it
+	// to mxray as --connect-map.
+	ConnectMap dnsx.ConnectMap
+	dir        string
+}
+
+// StartWorld starts the lab. Close it when done.
+func StartWorld(ctx context.Context, o WorldOptions) (w *World, err error) {
+	if o.DNSListen == "" {
+		o.DNSListen = "127.0.0.1:0"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	w = &World{ConnectMap: dnsx.ConnectMap{}}
+	defer func() {
+		if err != nil {
+			w.Close()
+			w = nil
+		}
+	}()
+	if w.DNS, err = StartDNS(o.DNSListen); err != nil {
+		return nil, err
+	}
+	if err = LoadScenarios(w.DNS); err != nil {
+		return nil, err
+	}
+	if w.CA, err = NewCA(o.Now()); err != nil {
+		return nil, err
+	}
+	if w.dir, err = os.MkdirTemp("", "mxray-lab-"); err != nil {
+		return nil, err
+	}
+	w.CAFile = filepath.Join(w.dir, "lab-ca.pem")
+	if err = os.WriteFile(w.CAFile, w.CA.PEM, 0o644); err != nil {
+		return nil, err
+	}
+	if w.HTTPS, err = StartHTTPS("127.0.0.1:0", w.CA, o.Now); err != nil {
+		return nil, err
+	}
+	w.mapPort(443, w.HTTPS.Addr)
+	if !o.Servers {
+		return w, nil
+	}
+	cert, err := w.CA.Issue([]string{"mx1.example.test"}, CertOptions{Now: o.Now()})
+	if err != nil {
+		return nil, err
+	}
+	if w.Dovecot, err = StartDovecot(ctx, DovecotConfig{Cert: cert}); err != nil {
+		return nil, err
+	}
+	if w.Postfix, err = StartPostfix(ctx, PostfixConfig{Cert: cert, LMTP: w.Dovecot.LMTP, SASLAuth: w.Dovecot.Auth}); err != nil {
+		return nil, err
+	}
+	for port, addr := range map[int]string{
+		25: w.Postfix.SMTP, 587: w.Postfix.Submission,
+		143: w.Dovecot.IMAP, 993: w.Dovecot.IMAPS, 110: w.Dovecot.POP3, 995: w.Dovecot.POP3S, 4190: w.Dovecot.Sieve,
+	} {
+		w.mapPort(port, addr)
+	}
+	return w, nil
+}
+
+// mapPort maps a well-known port to a lab listener on the same loopback
+// address as the scenario hosts, keeping only the port ("PORT=:NNNN") so
+// that each scenario host keeps its own address.
+func (w *World) mapPort(port int, addr string) {
+	if addr == "" {
+		return
+	}
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return
+	}
+	n, _ := strconv.Atoi(p)
+	if n > 0 {
+		w.ConnectMap[port] = ":" + p
+	}
+}
+
+// Close stops everything the World started.
+func (w *World) Close() error {
+	if w == nil {
+		return nil
+	}
+	var errs []error
+	if w.Postfix != nil {
+		errs = append(errs, w.Postfix.Stop())
+	}
+	if w.Dovecot != nil {
+		errs = append(errs, w.Dovecot.Stop())
+	}
+	if w.HTTPS != nil {
+		errs = append(errs, w.HTTPS.Close())
+	}
+	if w.DNS != nil {
+		errs = append(errs, w.DNS.Close())
+	}
+	if w.dir != "" {
+		os.RemoveAll(w.dir)
+	}
+	return errors.Join(errs...)
+}
