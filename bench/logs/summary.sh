@@ -22,9 +22,8 @@ python3 "$gen" --messages "$messages" --seed 7 >"$tmp/mail.log"
 ls -l "$tmp/mail.log" | awk '{printf "input: %d bytes, ", $5}'
 wc -l <"$tmp/mail.log" | awk '{print $1 " lines"}'
 
-# Build first (go run would time the compiler too); the binary is what
-# "go run ./internal/maillog/bench/sumbench" runs.
-(cd "$root" && go build -o "$tmp/sumbench" ./internal/maillog/bench/sumbench)
+# Build first (go run would time the compiler too): the product itself.
+(cd "$root" && go build -o "$tmp/mxray" ./cmd/mxray)
 
 cat "$tmp/mail.log" >/dev/null # warm the page cache for both
 
@@ -39,8 +38,8 @@ measure() { # name, command...
 }
 
 measure pflogsumm pflogsumm "$tmp/mail.log"
-measure mxray "$tmp/sumbench" "$tmp/mail.log"
-measure mxray2 "$tmp/sumbench" "$tmp/mail.log"
+measure mxray "$tmp/mxray" logs summary --json "$tmp/mail.log"
+measure mxray2 "$tmp/mxray" logs summary --json "$tmp/mail.log"
 # The better of two mxray runs: the first may pay for page faults.
 if awk "BEGIN {exit !($mxray2_wall < $mxray_wall)}"; then mxray_wall=$mxray2_wall; mxray_rss=$mxray2_rss; fi
 
