@@ -50,4 +50,4 @@ awk -v pw="$pflogsumm_wall" -v mw="$mxray_wall" -v pr="$pflogsumm_rss" -v mr="$m
 
 # Same grand totals, as a sanity check of the run itself.
 grep -A 20 'Grand Totals' "$tmp/pflogsumm.out" | sed -n '5,6p'
-grep -E '"(received|delivered)"' "$tmp/mxray.out" | head -2
+grep -oE '"(received|delivered)":[0-9]+' "$tmp/mxray.out" | head -2
