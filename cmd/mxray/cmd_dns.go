@@ -111,7 +111,16 @@ func runDNS(ctx context.Context, a *app, args []string) error {
 	if err := a.out.Result("dns", res, func(w io.Writer, o *diag.Output) { writeDNSText(w, o, res) }); err != nil {
 		return err
 	}
-	return dnsExit(res.Queries, explicit)
+	if err := dnsExit(res.Queries, explicit); err != nil {
+		return err
+	}
+	// NODATA for one of the default types is a warning: exit 1 with --strict.
+	for _, q := range res.Queries {
+		if q.Status != "ok" {
+			return a.statusExit(diag.Warn)
+		}
+	}
+	return nil
 }
 
 func lookupOne(ctx context.Context, env diag.Env, name string, t uint16) dnsQuery {

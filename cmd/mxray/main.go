@@ -74,3 +74,16 @@ func exitCode(err error) int {
 	}
 	return 3 // an internal error: we could not check
 }
+
+// statusExit maps the worst status of a run onto the exit contract, once
+// for every command: fail → exit 1; warn → exit 1 only with --strict;
+// ok, info and skip → 0.
+func (a *app) statusExit(worst diag.Status) error {
+	switch {
+	case worst == diag.Fail:
+		return diag.Found
+	case worst == diag.Warn && a.opts.Strict:
+		return diag.Found
+	}
+	return nil
+}

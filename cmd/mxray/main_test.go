@@ -126,6 +126,7 @@ func TestDNS(t *testing.T) {
 			text: []string{"NODATA: example.test exists but has no AAAA records"}},
 		{name: "default set with some nodata", args: []string{"dns", res, "example.test"}, code: 0,
 			text: []string{"example.test MX", "10 mx1.example.test.", "v=spf1 ip4:127.0.0.0/8 -all"}},
+		{name: "default set, strict", args: []string{"dns", res, "--strict", "example.test"}, code: 1},
 		{name: "servfail", args: []string{"dns", res, "servfail.test", "MX", "--json"}, code: 3, golden: "dns_servfail.jsonl"},
 		{name: "timeout", args: []string{"dns", res, "--timeout", "1s", "timeout.test", "MX"}, code: 3,
 			text: []string{"timeout: no answer from 127.0.0.1:"}},

@@ -259,6 +259,26 @@ func TestFailoverToSecondServer(t *testing.T) {
 	}
 }
 
+func TestIPv6Resolver(t *testing.T) {
+	s, err := lab.StartDNS("[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addZone(t, s, "example.test", exampleZone, lab.ZoneOptions{})
+	srv, err := dnsx.ParseServer(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := dnsx.New([]string{srv}).Query(context.Background(), "mx1.example.test", dns.TypeAAAA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Server != s.Addr || len(r.Addrs()) != 1 || r.Addrs()[0] != netip.MustParseAddr("::1") {
+		t.Errorf("over IPv6: server %s, addrs %v", r.Server, r.Addrs())
+	}
+}
+
 func TestDeadlineBoundsTries(t *testing.T) {
 	s := startLab(t)
 	addZone(t, s, "silent.test", "@ A 127.0.0.1\n", lab.ZoneOptions{Drop: true})
