@@ -170,9 +170,14 @@ func ParseZone(origin, text string) (*Zone, error) {
 		return nil, fmt.Errorf("lab: zone %s: %w", origin, err)
 	}
 	if z.soa == nil {
+		// The root zone's made-up server names must not become "ns..".
+		apex := origin
+		if apex == "." {
+			apex = "lab."
+		}
 		z.soa = &dns.SOA{
 			Hdr: dns.RR_Header{Name: origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 300},
-			Ns:  "ns." + origin, Mbox: "hostmaster." + origin,
+			Ns:  "ns." + apex, Mbox: "hostmaster." + apex,
 			Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60,
 		}
 	}

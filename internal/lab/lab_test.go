@@ -293,6 +293,19 @@ _25._tcp.mx TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef012345678
 }
 
 func TestZoneParsing(t *testing.T) {
+	// A catch-all root zone answers NXDOMAIN with a usable SOA.
+	root, err := lab.StartDNS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := root.AddZone(".", "known.example. A 127.0.0.1\n", lab.ZoneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dnsx.New([]string{root.Addr}).Query(context.Background(), "unknown.example", dns.TypeA); !errors.Is(err, dnsx.ErrNXDomain) {
+		t.Errorf("root zone NXDOMAIN: %v", err)
+	}
+
 	if _, err := lab.ParseZone("example.test", "www A 300.1.1.1\n"); err == nil {
 		t.Error("a bad address was accepted")
 	}
