@@ -76,6 +76,51 @@ www     CNAME example.test.
 			Description: "reverse DNS of the lab's loopback addresses",
 			Zone:        "1.0.0 PTR mx1.example.test.\n",
 		},
+		{
+			Domain:      "spf-toomany.test",
+			Description: "SPF: a nested include pushes the record past 10 DNS lookups (permerror, RFC 7208 §4.6.4)",
+			Zone: `
+@       TXT "v=spf1 mx a include:_spf.spf-toomany.test -all"
+@       MX  10 mx
+@       A   192.0.2.10
+mx      A   192.0.2.11
+_spf    TXT "v=spf1 a:h1.spf-toomany.test a:h2.spf-toomany.test a:h3.spf-toomany.test a:h4.spf-toomany.test a:h5.spf-toomany.test a:h6.spf-toomany.test a:h7.spf-toomany.test include:_more.spf-toomany.test"
+_more   TXT "v=spf1 ip4:127.0.0.1 -all"
+h1      A   192.0.2.21
+h2      A   192.0.2.22
+h3      A   192.0.2.23
+h4      A   192.0.2.24
+h5      A   192.0.2.25
+h6      A   192.0.2.26
+h7      A   192.0.2.27
+`,
+		},
+		{
+			Domain:      "spf-two.test",
+			Description: "SPF: two v=spf1 records at one name (permerror, RFC 7208 §4.5)",
+			Zone: `
+@       TXT "v=spf1 ip4:127.0.0.1 -all"
+@       TXT "v=spf1 a ~all"
+@       A   127.0.0.1
+`,
+		},
+		{
+			Domain:      "spf-macro.test",
+			Description: "SPF: a per-user exists: macro and an exp= explanation (alice@ may send from 127.0.0.1, nobody else)",
+			Zone: `
+@                     TXT "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} exp=explain._spf.%{d} -all"
+1.0.0.127.alice._spf  A   127.0.0.2
+explain._spf          TXT "%{i} is not allowed to send mail as %{l} for %{d}"
+`,
+		},
+		{
+			Domain:      "spf-void.test",
+			Description: "SPF: terms naming names that do not exist exceed the 2 void lookups (permerror, RFC 7208 §4.6.4)",
+			Zone: `
+@       TXT "v=spf1 a:old-relay.spf-void.test mx:gone.spf-void.test include:_spf.spf-void.test -all"
+_spf    TXT "v=spf1 exists:%{i}.bl.spf-void.test ip4:127.0.0.1 -all"
+`,
+		},
 	}
 }
 
