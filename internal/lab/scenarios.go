@@ -121,6 +121,16 @@ explain._spf          TXT "%{i} is not allowed to send mail as %{l} for %{d}"
 _spf    TXT "v=spf1 exists:%{i}.bl.spf-void.test ip4:127.0.0.1 -all"
 `,
 		},
+		{
+			Domain:      "ipmx.test",
+			Description: "delivery: the MX names an IP address, not a host (Postfix and mxray skip it: undeliverable)",
+			Zone:        "@ MX 10 127.0.0.1.\n@ A 127.0.0.1\n",
+		},
+		{
+			Domain:      "backupmx.test",
+			Description: "delivery: the preferred MX has no address; the backup MX (mx1.example.test) takes the mail",
+			Zone:        "@ MX 10 mx-gone\n@ MX 20 mx1.example.test.\n",
+		},
 	}
 }
 

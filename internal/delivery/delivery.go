@@ -1,0 +1,313 @@
+// Package delivery is mxray's delivery test: would mail to an address (or
+// to a domain's postmaster, RFC 5321 §4.5.1) be accepted, and if not, why?
+// It does what a sending MTA does — MX lookup with the implicit-MX and
+// null-MX rules (RFC 5321 §5.1, RFC 7505), address lookups, connection,
+// greeting, EHLO, opportunistic STARTTLS (RFC 3207, RFC 7435), MAIL FROM,
+// RCPT TO — and stops there: it sends RSET and QUIT, never DATA, so no
+// message is ever delivered.
+//
+// Every stage is a diag.Step with a stable id (StepMX … StepQuit), emitted
+// while it runs; per-server steps carry the host and IP and that stage's
+// SMTP transcript. The Result holds the verdict, the step that decided it,
+// and all the evidence.
+//
+// Not supported yet: MTA-STS (RFC 8461), DANE (RFC 7672) and TLS-RPT
+// (RFC 8460) — the certificate is judged as an opportunistic sender
+// judges it, and those steps are simply not emitted until they exist;
+// REQUIRETLS; randomising MX hosts of equal preference (RFC 5321 §5.1
+// says SHOULD; the test takes them in name order so runs are repeatable);
+// quoted local parts containing spaces; domains in U-label form (give
+// A-labels, xn--…).
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/mxray/mxray/internal/diag"
+	"github.com/mxray/mxray/internal/dnsx"
+	"github.com/mxray/mxray/internal/smtpc"
+	"github.com/mxray/mxray/internal/tlsinfo"
+)
+
+// Verdict is the answer of the delivery test.
+type Verdict string
+
+const (
+	Deliverable   Verdict = "deliverable"   // a mail host accepted the recipient
+	Undeliverable Verdict = "undeliverable" // a sender would bounce: no such domain, null MX, recipient rejected (5yz)
+	Temporary     Verdict = "temporary"     // a sender would queue and retry: 4yz replies (greylisting, overload)
+	Error         Verdict = "error"         // could not test: DNS failure, no mail host reachable from here
+)
+
+// Step ids, stable (docs/json.md). Per-server steps repeat for every
+// address tried.
+const (
+	StepMX          = "mx"          // the MX records, implicit MX, null MX
+	StepAddresses   = "addresses"   // A/AAAA of every mail host
+	StepConnect     = "connect"     // TCP connection to one address
+	StepBanner      = "banner"      // the server's greeting
+	StepEHLO        = "ehlo"        // EHLO (or the HELO fallback) and the extensions
+	StepStartTLS    = "starttls"    // STARTTLS and the handshake
+	StepCertificate = "certificate" // the certificate, judged opportunistically
+	StepEHLOTLS     = "ehlo-tls"    // EHLO again inside TLS
+	StepMail        = "mail"        // MAIL FROM
+	StepRcpt        = "rcpt"        // RCPT TO: the answer to the question
+	StepRset        = "rset"        // RSET: the transaction is abandoned
+	StepQuit        = "quit"        // QUIT
+)
+
+// ErrBadTarget is returned by ParseTarget for input that is neither an
+// address nor a domain name.
+var ErrBadTarget = errors.New("delivery: invalid address or domain")
+
+// Target is what to test and how.
+type Target struct {
+	Address string // local@domain; when empty, Domain's postmaster is tested
+	Domain  string
+	Port    int    // default 25
+	Helo    string // the name sent in EHLO; default "localhost"
+	// MailFrom is the reverse-path; empty is the null sender "<>", which
+	// every mail host must accept (RFC 5321 §4.5.5).
+	MailFrom string
+	// AllMX tests every address of every MX instead of stopping at the
+	// first that answers the recipient question.
+	AllMX    bool
+	IPv4Only bool
+	IPv6Only bool
+}
+
+// Outcome is how the conversation with one server ended.
+type Outcome string
+
+const (
+	Accepted Outcome = "accepted" // RCPT got 2yz
+	Rejected Outcome = "rejected" // RCPT or MAIL got 5yz: a sender would bounce
+	Deferred Outcome = "deferred" // a 4yz reply: a sender would retry later
+	Refused  Outcome = "refused"  // 5yz to the greeting or EHLO/HELO: a sender tries the next host
+	Failed   Outcome = "failed"   // no answer: connection, timeout, TLS or protocol failure
+)
+
+// MX is one mail host of the domain.
+type MX struct {
+	Preference uint16 `json:"preference"`
+	Host       string `json:"host"` // without the trailing dot
+	// Implicit: the domain has no MX, so its own name is the mail host
+	// (RFC 5321 §5.1).
+	Implicit bool `json:"implicit,omitempty"`
+	// CNAME is the canonical name when the MX names an alias.
+	CNAME string `json:"cname,omitempty"`
+	// IPLiteral: the MX names an IP address instead of a host.
+	IPLiteral bool     `json:"ip_literal,omitempty"`
+	Addrs     []string `json:"addrs"`
+	// Error says why the host has no usable address.
+	Error string `json:"error,omitempty"`
+
+	ips     []netip.Addr
+	lookErr error
+}
+
+// Attempt is the conversation with one address of one mail host.
+type Attempt struct {
+	Host       string  `json:"host"`
+	IP         string  `json:"ip"`
+	Preference uint16  `json:"preference"`
+	Outcome    Outcome `json:"outcome"`
+	// Step is the id of the step that ended the attempt.
+	Step string `json:"step"`
+	// Reply is the server's reply that decided, when there was one.
+	Reply *smtpc.Reply `json:"reply,omitempty"`
+	// Error is the failure when no reply decided.
+	Error string `json:"error,omitempty"`
+	// TLS is the session summary after STARTTLS.
+	TLS *tlsinfo.Info `json:"tls,omitempty"`
+	// Steps are this attempt's steps, in order.
+	Steps []diag.Step `json:"-"`
+	// Transcript is the whole conversation.
+	Transcript []smtpc.Line `json:"-"`
+}
+
+// Result is the outcome of the delivery test with its evidence.
+type Result struct {
+	Address   string  `json:"address,omitempty"` // as given
+	Domain    string  `json:"domain"`            // lower case, no trailing dot
+	Recipient string  `json:"recipient"`         // the RCPT TO address used
+	MailFrom  string  `json:"mail_from"`         // "" is the null sender
+	Verdict   Verdict `json:"verdict"`
+	// Reason says in one sentence why.
+	Reason      string `json:"reason"`
+	DecidedBy   string `json:"decided_by"` // a step id
+	DecidedHost string `json:"decided_host,omitempty"`
+	DecidedIP   string `json:"decided_ip,omitempty"`
+	NullMX      bool   `json:"null_mx,omitempty"`
+	ImplicitMX  bool   `json:"implicit_mx,omitempty"`
+	MX          []MX   `json:"mx"`
+	// Attempts lists each server conversation, in the order tried.
+	Attempts []Attempt `json:"attempts"`
+	// Steps are every finished step, in order.
+	Steps []diag.Step `json:"-"`
+}
+
+// ParseTarget reads the command-line form: an address (local@domain) or a
+// bare domain. Internationalised domains must be given as A-labels
+// (xn--…); the local part may be UTF-8 (tested with SMTPUTF8, RFC 6531).
+func ParseTarget(arg string) (Target, error) {
+	arg = strings.TrimSpace(arg)
+	if i := strings.LastIndexByte(arg, '@'); i >= 0 {
+		t := Target{Address: arg, Domain: arg[i+1:]}
+		_, _, _, err := t.normal()
+		return t, err
+	}
+	t := Target{Domain: arg}
+	_, _, _, err := t.normal()
+	return t, err
+}
+
+// normal returns the domain (A-labels, fully qualified), the recipient to
+// test and whether it needs SMTPUTF8.
+func (t Target) normal() (fqdn, rcpt string, utf8 bool, err error) {
+	domain, local := t.Domain, ""
+	if t.Address != "" {
+		i := strings.LastIndexByte(t.Address, '@')
+		if i <= 0 || i == len(t.Address)-1 {
+			return "", "", false, fmt.Errorf("%w: %q is not local@domain", ErrBadTarget, t.Address)
+		}
+		local, domain = t.Address[:i], t.Address[i+1:]
+	}
+	if domain == "" {
+		return "", "", false, fmt.Errorf("%w: empty domain", ErrBadTarget)
+	}
+	if !isASCII(domain) {
+		// Converting U-labels needs IDNA tables (golang.org/x/text), which
+		// mxray does not carry yet.
+		return "", "", false, fmt.Errorf("%w: domain %q: give an internationalised domain in its A-label (xn--) form", ErrBadTarget, domain)
+	}
+	if fqdn, err = dnsx.Fqdn(domain); err != nil || fqdn == "." || !hostChars(domain) {
+		return "", "", false, fmt.Errorf("%w: domain %q", ErrBadTarget, domain)
+	}
+	if local == "" {
+		local = "postmaster"
+	}
+	if err := checkMailbox(local); err != nil {
+		return "", "", false, err
+	}
+	if err := checkMailbox(t.MailFrom); err != nil {
+		return "", "", false, fmt.Errorf("mail from: %w", err)
+	}
+	return fqdn, local + "@" + strings.TrimSuffix(fqdn, "."), !isASCII(local) || !isASCII(t.MailFrom), nil
+}
+
+func checkMailbox(s string) error {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || r == '<' || r == '>' || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("%w: %q has a space, control character or angle bracket", ErrBadTarget, s)
+		}
+	}
+	return nil
+}
+
+// hostChars reports letters, digits, hyphens, dots and underscores only
+// (RFC 1123 §2.1 host names; underscores for the odd service name).
+func hostChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// Run performs the delivery test. Steps go to sink as they start and
+// finish; the Result is complete when Run returns.
+func Run(ctx context.Context, env diag.Env, t Target, sink diag.Sink) Result {
+	if sink == nil {
+		sink = diag.Discard
+	}
+	start := env.Clock()
+	rec := &diag.Recorder{}
+	r := &runner{env: env, sink: diag.Tee(sink, rec), t: t}
+	r.res = Result{Address: t.Address, MailFrom: t.MailFrom, MX: []MX{}, Attempts: []Attempt{}}
+	r.run(ctx)
+	r.res.Steps = rec.Steps
+	env.Log().Debug("delivery test", "recipient", r.res.Recipient, "verdict", r.res.Verdict,
+		"decided_by", r.res.DecidedBy, "attempts", len(r.res.Attempts), "elapsed", env.Clock().Sub(start))
+	return r.res
+}
+
+type runner struct {
+	env  diag.Env
+	sink diag.Sink
+	t    Target
+	fqdn string
+	rcpt string
+	utf8 bool
+	res  Result
+}
+
+func (r *runner) decide(v Verdict, by, reason string) {
+	r.res.Verdict, r.res.DecidedBy, r.res.Reason = v, by, reason
+}
+
+func (r *runner) run(ctx context.Context) {
+	var err error
+	r.fqdn, r.rcpt, r.utf8, err = r.t.normal()
+	r.res.Domain = strings.TrimSuffix(r.fqdn, ".")
+	r.res.Recipient = r.rcpt
+	if err != nil {
+		r.decide(Error, "", err.Error())
+		return
+	}
+	if r.t.Port == 0 {
+		r.t.Port = 25
+	}
+	if r.t.Port < 0 || r.t.Port > 65535 {
+		r.decide(Error, "", fmt.Sprintf("port %d out of range", r.t.Port))
+		return
+	}
+	if r.t.Helo == "" {
+		r.t.Helo = "localhost"
+	}
+	if r.t.IPv4Only && r.t.IPv6Only {
+		r.decide(Error, "", "IPv4-only and IPv6-only together leave nothing to test")
+		return
+	}
+	if r.env.Resolver == nil || r.env.Dialer == nil {
+		r.decide(Error, "", "delivery: env has no resolver or dialer")
+		return
+	}
+
+	mxs, ok := r.mxStep(ctx)
+	if !ok {
+		return
+	}
+	if !r.addressStep(mxs) {
+		return
+	}
+	r.servers(ctx)
+}
+
+// family is the address families to look up and try.
+func (r *runner) family() dnsx.Family {
+	switch {
+	case r.t.IPv4Only:
+		return dnsx.IPv4
+	case r.t.IPv6Only:
+		return dnsx.IPv6
+	}
+	return dnsx.IPv4 | dnsx.IPv6
+}
+
+func hostName(n string) string { return strings.TrimSuffix(strings.ToLower(n), ".") }
