@@ -22,7 +22,8 @@ type UnboundConfig struct {
 	// ForwardZones are the zones sent to Forward, usually the lab server's
 	// Zones(). Unbound gives a forward-zone precedence over an auth-zone,
 	// so forwarding "." (or any parent of a signed zone) would hide the
-	// signed zones: forward each zone by name instead.
+	// signed zones: each zone is forwarded by name, and parents of signed
+	// zones are left out.
 	ForwardZones []string
 	Signed       []*SignedZone
 }
@@ -96,10 +97,15 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 			if err != nil {
 				return fmt.Errorf("lab: unbound forward %q: %w", cfg.Forward, err)
 			}
+		zones:
 			for _, z := range cfg.ForwardZones {
 				for _, sz := range cfg.Signed {
 					if dns.IsSubDomain(z, sz.Origin) {
-						return fmt.Errorf("lab: unbound: forwarding %s would hide the signed zone %s", z, sz.Origin)
+						// Forwarding a parent would hide the signed zone:
+						// leave the parent (a catch-all such as "test.")
+						// out; its other names do not resolve through
+						// unbound.
+						continue zones
 					}
 				}
 				fmt.Fprintf(&b, "forward-zone:\n  name: %q\n  forward-addr: %s@%s\n", dns.Fqdn(z), host, port)
