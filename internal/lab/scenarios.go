@@ -12,6 +12,10 @@ type Scenario struct {
 	Description string
 	Zone        string // master-file text, names relative to Domain
 	Opts        ZoneOptions
+	// Files are served as text/plain by the lab's HTTPS server (`mxray
+	// lab`), keyed "host/path": "mta-sts.example.test/.well-known/mta-sts.txt".
+	// Each host gets a certificate from the lab CA.
+	Files map[string]string
 }
 
 // Scenarios returns the lab's scenario domains. Addresses are on loopback;
@@ -130,6 +134,32 @@ _spf    TXT "v=spf1 exists:%{i}.bl.spf-void.test ip4:127.0.0.1 -all"
 			Domain:      "backupmx.test",
 			Description: "delivery: the preferred MX has no address; the backup MX (mx1.example.test) takes the mail",
 			Zone:        "@ MX 10 mx-gone\n@ MX 20 mx1.example.test.\n",
+		},
+		{
+			Domain:      "sts-good.test",
+			Description: "MTA-STS in mode enforce; the policy lists the domain's MX (RFC 8461)",
+			Zone: `
+@            MX  10 mx1.example.test.
+@            TXT "v=spf1 ip4:127.0.0.0/8 -all"
+mta-sts      A   127.0.0.1
+_mta-sts     TXT "v=STSv1; id=20250101T000000"
+_smtp._tls   TXT "v=TLSRPTv1; rua=mailto:tls-reports@sts-good.test"
+`,
+			Files: map[string]string{
+				"mta-sts.sts-good.test/.well-known/mta-sts.txt": "version: STSv1\r\nmode: enforce\r\nmx: mx1.example.test\r\nmax_age: 604800\r\n",
+			},
+		},
+		{
+			Domain:      "sts-badmx.test",
+			Description: "MTA-STS in mode enforce, but the policy does not list the MX: senders must not deliver (RFC 8461 §4.1)",
+			Zone: `
+@            MX  10 mx1.example.test.
+mta-sts      A   127.0.0.1
+_mta-sts     TXT "v=STSv1; id=20250101T000000"
+`,
+			Files: map[string]string{
+				"mta-sts.sts-badmx.test/.well-known/mta-sts.txt": "version: STSv1\nmode: enforce\nmx: mail.sts-badmx.test\nmax_age: 604800\n",
+			},
 		},
 	}
 }

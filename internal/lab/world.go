@@ -3,10 +3,14 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mxray/mxray/internal/dnsx"
@@ -72,6 +76,9 @@ func StartWorld(ctx context.Context, o WorldOptions) (w *World, err error) {
 		return nil, err
 	}
 	w.mapPort(443, w.HTTPS.Addr)
+	if err = serveFiles(w.HTTPS, Scenarios()); err != nil {
+		return nil, err
+	}
 	if !o.Servers {
 		return w, nil
 	}
@@ -133,4 +140,37 @@ func (w *World) Close() error {
 		os.RemoveAll(w.dir)
 	}
 	return errors.Join(errs...)
+}
+
+// serveFiles registers the scenarios' Files on s: one virtual host per
+// host name, each path served as text/plain, anything else 404.
+func serveFiles(s *HTTPSServer, scs []Scenario) error {
+	hosts := map[string]map[string]string{}
+	for _, sc := range scs {
+		for key, body := range sc.Files {
+			host, path, ok := strings.Cut(key, "/")
+			if !ok || host == "" {
+				return fmt.Errorf("lab: scenario %s: file %q is not host/path", sc.Domain, key)
+			}
+			if hosts[host] == nil {
+				hosts[host] = map[string]string{}
+			}
+			hosts[host]["/"+path] = body
+		}
+	}
+	for host, files := range hosts {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, ok := files[r.URL.Path]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, body)
+		})
+		if err := s.Handle(host, h, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
