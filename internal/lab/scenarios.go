@@ -161,6 +161,21 @@ _mta-sts     TXT "v=STSv1; id=20250101T000000"
 				"mta-sts.sts-badmx.test/.well-known/mta-sts.txt": "version: STSv1\nmode: enforce\nmx: mail.sts-badmx.test\nmax_age: 604800\n",
 			},
 		},
+		{
+			Domain:      DKIMDomain,
+			Description: "DKIM: valid keys (selector rsa2048: RSA 2048, selector ed: Ed25519) whose private halves are lab.DKIMKeyRSA / lab.DKIMKeyEd25519",
+			Zone: `
+@                        TXT "v=spf1 ip4:127.0.0.0/8 -all"
+_dmarc                   TXT "v=DMARC1; p=reject"
+` + DKIMSelectorRSA + `._domainkey     TXT ` + dkimRecordRSA + `
+` + DKIMSelectorEd25519 + `._domainkey          TXT ` + dkimRecordEd25519 + `
+`,
+		},
+		{
+			Domain:      DKIMRevokedDomain,
+			Description: "DKIM: the key of selector rsa2048 is revoked (empty p=, RFC 6376 §3.6.1): every signature fails",
+			Zone:        DKIMSelectorRSA + "._domainkey TXT \"v=DKIM1; k=rsa; p=\"\n",
+		},
 	}
 }
 
