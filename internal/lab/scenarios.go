@@ -176,6 +176,61 @@ _dmarc                   TXT "v=DMARC1; p=reject"
 			Description: "DKIM: the key of selector rsa2048 is revoked (empty p=, RFC 6376 §3.6.1): every signature fails",
 			Zone:        DKIMSelectorRSA + "._domainkey TXT \"v=DKIM1; k=rsa; p=\"\n",
 		},
+		{
+			Domain: "test",
+			Description: "the lab's top-level domain: names no scenario defines answer NXDOMAIN, as on the Internet, " +
+				"so the DMARC tree walk (RFC 9989 §4.10) can reach _dmarc.test",
+			Zone: "",
+		},
+		{
+			Domain: "dmarc-strict.test",
+			Description: "DMARC p=reject with strict alignment (adkim=s, aspf=s): SPF for bounce.dmarc-strict.test passes but does not align; " +
+				"DKIM key sel._domainkey is Ed25519 from the seed SHA-256(\"mxray lab dkim key: sel._domainkey.dmarc-strict.test\")",
+			Zone: `
+@                TXT "v=spf1 ip4:127.0.0.0/8 -all"
+@                MX  10 mx1.example.test.
+bounce           TXT "v=spf1 ip4:127.0.0.0/8 -all"
+_dmarc           TXT "v=DMARC1; p=reject; adkim=s; aspf=s; rua=mailto:dmarc@dmarc-strict.test"
+sel._domainkey   TXT "v=DKIM1; k=ed25519; p=VA5Vh4ViyYMgevxKrchy0tuI2JTuFHi5ZGNb3JDnOcI="
+dmarc-walk.test._report._dmarc TXT "v=DMARC1"
+`,
+		},
+		{
+			Domain: "dmarc-walk.test",
+			Description: "DMARC DNS tree walk: a.b.c.dmarc-walk.test has no record of its own, so _dmarc.dmarc-walk.test applies " +
+				"(sp=quarantine for existing subdomains, np=reject for names that do not exist); reports go to a verified external destination",
+			Zone: `
+@       TXT "v=spf1 ip4:127.0.0.1 -all"
+@       MX  10 mx1.example.test.
+a.b.c   TXT "v=spf1 ip4:127.0.0.1 -all"
+_dmarc  TXT "v=DMARC1; p=none; sp=quarantine; np=reject; rua=mailto:dmarc@dmarc-strict.test; ruf=mailto:ruf@psd.test"
+`,
+		},
+		{
+			Domain: "psd.test",
+			Description: "DMARC psd=y: psd.test declares itself a public suffix domain, so org.psd.test and other.psd.test are " +
+				"separate organizations (RFC 9989), while RFC 7489's public suffix list lumps them together under psd.test",
+			Zone: `
+_dmarc      TXT "v=DMARC1; p=reject; psd=y"
+org         TXT "v=spf1 ip4:127.0.0.0/8 -all"
+mail.org    TXT "v=spf1 ip4:127.0.0.0/8 -all"
+other       TXT "v=spf1 ip4:127.0.0.0/8 -all"
+`,
+		},
+		{
+			Domain:      "iprev.test",
+			Description: "iprev (RFC 8601 §3): 127.0.2.1's PTR names norev.iprev.test, whose A record is 127.0.2.99, so reverse DNS is not forward-confirmed",
+			Zone: `
+@       TXT "v=spf1 ip4:127.0.2.0/24 -all"
+norev   A   127.0.2.99
+mx      A   127.0.2.2
+`,
+		},
+		{
+			Domain:      "2.0.127.in-addr.arpa",
+			Description: "reverse DNS of 127.0.2.x for the iprev scenario (127.0.2.1 is not forward-confirmed, 127.0.2.2 is, 127.0.2.3 has no PTR)",
+			Zone:        "1 PTR norev.iprev.test.\n2 PTR mx.iprev.test.\n",
+		},
 	}
 }
 
