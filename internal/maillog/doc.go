@@ -12,6 +12,14 @@
 // instance and service name ("postfix-out/smtp",
 // "postfix/sender-cleanup/cleanup", "postfix/submission/smtpd").
 //
+// On top of Entry: Trace follows messages through a log by queue id,
+// address or Message-ID (queue ids are reused: a message's life ends at
+// its "removed" line; bounces and hand-overs to the same server are
+// followed); Auth groups SASL and login failures by client address and
+// user; Follow reads a growing log like tail -F (rotation by rename or
+// truncation); Journal reads Postfix's and Dovecot's records from the
+// systemd journal with journalctl -o json.
+//
 // Parsing is byte-level without regular expressions; the summary does not
 // allocate per line except for new queue ids and new names.
 //
