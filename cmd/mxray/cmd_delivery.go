@@ -29,13 +29,19 @@ func newDeliveryCmd(a *app) *cobra.Command {
 		Short: "Test whether mail to an address would be accepted, without sending any",
 		Long: `Test delivery to ADDRESS (or, for a bare DOMAIN, to its postmaster) the way a
 sending mail server would: look up the MX records (implicit MX and null MX
-included), the hosts' addresses, then talk SMTP to each in preference order —
-greeting, EHLO, STARTTLS with the certificate judged, MAIL FROM, RCPT TO — and
-stop there with RSET and QUIT. No message is ever sent: mxray has no DATA.
+included), the hosts' addresses, the domain's MTA-STS policy and TLS-RPT
+record and the hosts' DANE TLSA records, then talk SMTP to each host in
+preference order — greeting, EHLO, STARTTLS with the certificate judged,
+MAIL FROM, RCPT TO — and stop there with RSET and QUIT. No message is ever
+sent: mxray has no DATA.
 
 Each step prints as it finishes (--json: one JSON line per step, then the
-result). Certificate problems are warnings: without DANE or MTA-STS, senders
-deliver over TLS whatever the certificate (RFC 7435).
+result). The certificate is judged by the policy a sender applies: DANE when
+the host has DNSSEC-validated TLSA records (RFC 7672), else the MTA-STS policy
+(RFC 8461), else opportunistic TLS, where every problem is only a warning
+(RFC 7435). A host that fails DANE or an enforced MTA-STS policy is not used,
+as a sender would not use it, and the next MX is tried. DANE needs a
+validating resolver (--resolver) that sets the AD bit.
 
 Many ISPs, hosting providers and clouds block outgoing port 25; run the test
 from a machine that may send mail, or it can only say "could not test".
@@ -126,7 +132,10 @@ func writeDeliveryText(w io.Writer, o *diag.Output, res delivery.Result) {
 		mark = o.Paint("31", "COULD NOT TEST")
 	}
 	fmt.Fprintf(w, "\n%s  %s\n", o.Paint("1", mark), res.Reason)
-	if len(res.Attempts) > 0 {
-		fmt.Fprintf(w, "No message was sent: the test stops after RCPT TO.\n")
+	for _, a := range res.Attempts {
+		if a.IP != "" {
+			fmt.Fprintf(w, "No message was sent: the test stops after RCPT TO.\n")
+			break
+		}
 	}
 }

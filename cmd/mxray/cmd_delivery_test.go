@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -85,4 +86,84 @@ func TestDelivery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDeliveryPolicies runs the delivery test against the lab World with
+// its servers: the MTA-STS scenarios through the lab's DNS and HTTPS, the
+// DANE scenarios through the lab's validating unbound.
+func TestDeliveryPolicies(t *testing.T) {
+	w, err := lab.StartWorld(context.Background(), lab.WorldOptions{Servers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if w.Unbound == nil {
+		t.Fatal("the lab World started no unbound: install unbound (scripts/test-deps.sh)")
+	}
+	common := []string{"delivery", "--connect-map", w.ConnectMap.String(), "--tls-ca", w.CAFile, "--helo", "probe.mxray.test"}
+	plain := with(common, "--resolver", w.DNS.Addr)
+	validating := with(common, "--resolver", w.Unbound.Addr)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		golden string
+		text   []string
+	}{
+		{name: "MTA-STS enforce, MX outside the policy", args: with(plain, "sts-badmx.test", "--json"), code: 1, golden: "delivery_mtasts_badmx.jsonl"},
+		{name: "MTA-STS enforce, MX in the policy", args: with(plain, "alice@sts-good.test"), code: 0, text: []string{
+			"[ ok ] MTA-STS enforce: mx mx1.example.test",
+			"[info] TLS-RPT: senders report TLS failures to mailto:tls-reports@sts-good.test",
+			"(as MTA-STS requires) (mx1.example.test 127.0.0.1)",
+			"DELIVERABLE  mx1.example.test (127.0.0.1) accepted <alice@sts-good.test>"}},
+		{name: "DANE bogus TLSA: deferred", args: with(validating, "dane-bogus.test", "--json"), code: 1, golden: "delivery_dane_bogus.jsonl"},
+		{name: "DANE-EE match", args: with(validating, "alice@dane.test"), code: 0, text: []string{
+			"[ ok ] DANE: mx.dane.test: 1 usable validated TLSA record(s)",
+			"[ ok ] certificate authenticated by DANE",
+			"DANE-EE(3) ignores the names and dates of the certificate",
+			"DELIVERABLE  mx.dane.test (127.0.0.1) accepted <alice@dane.test>"}},
+		{name: "DANE mismatch", args: with(validating, "dane-bad.test"), code: 1, text: []string{
+			"[FAIL] certificate does not match the DANE TLSA records: a DANE sender must not deliver to this host",
+			"TEMPORARY FAILURE  no mail host may be used: mx.dane-bad.test (DANE: certificate does not match the TLSA records)"}},
+		{name: "DANE records without a validating resolver", args: with(plain, "alice@dane.test"), code: 0, text: []string{
+			"[warn] DANE: mx.dane.test: TLSA records not validated, ignored",
+			"either your resolver does not validate DNSSEC",
+			"(opportunistic TLS still encrypts)",
+			"DELIVERABLE"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := cli(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			if tc.golden != "" {
+				checkEnvelope(t, out, "delivery")
+				golden(t, tc.golden, normalizePolicyRun(out))
+			}
+			for _, s := range tc.text {
+				if !strings.Contains(out, s) {
+					t.Errorf("output lacks %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}
+
+// policyVolatile are the fields of a policy run that change with every
+// lab: certificate dates and digests, TLSA data, the lab's directory.
+var policyVolatile = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`"(not_before|not_after)":"[^"]*"`), `"$1":"DATE"`},
+	{regexp.MustCompile(`[0-9a-f]{64}`), `HEX`},
+	{regexp.MustCompile(`127\.0\.0\.1@[0-9]+`), `127.0.0.1@PORT`},
+}
+
+func normalizePolicyRun(out string) string {
+	for _, v := range policyVolatile {
+		out = v.re.ReplaceAllString(out, v.with)
+	}
+	return out
 }

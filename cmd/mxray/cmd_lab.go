@@ -33,6 +33,11 @@ type labResult struct {
 	TLSCA      string      `json:"tls_ca"`
 	Servers    []labServer `json:"servers,omitempty"`
 	Domains    []labDomain `json:"domains"`
+	// DANEResolver is the lab's validating unbound (with --servers): the
+	// --resolver under which the DANE domains have DNSSEC-validated TLSA
+	// records.
+	DANEResolver string      `json:"dane_resolver,omitempty"`
+	DANEDomains  []labDomain `json:"dane_domains,omitempty"`
 }
 
 func newLabCmd(a *app) *cobra.Command {
@@ -44,7 +49,9 @@ func newLabCmd(a *app) *cobra.Command {
 loopback answering for a set of scenario domains (a good domain, null MX,
 SERVFAIL, timeouts, ...), a test certificate authority with an HTTPS server for
 mta-sts./autoconfig. hosts, and with --servers real Postfix and Dovecot (Debian's
-packages; needs root) behind mx1.example.test.
+packages; needs root) behind mx1.example.test, and a validating unbound (when
+installed) for the DANE scenario domains, whose TLSA records describe that
+Postfix's key.
 
 It prints the --resolver, --connect-map and --tls-ca to give other mxray
 commands, then runs until interrupted (it ignores --timeout).`,
@@ -75,6 +82,12 @@ func runLab(ctx context.Context, a *app, o labOpts) error {
 	for _, sc := range lab.Scenarios() {
 		res.Domains = append(res.Domains, labDomain{sc.Domain, sc.Description})
 	}
+	if w.Unbound != nil {
+		res.DANEResolver = w.Unbound.Addr
+		for _, sc := range w.DANE {
+			res.DANEDomains = append(res.DANEDomains, labDomain{sc.Domain, sc.Description})
+		}
+	}
 	res.Servers = append(res.Servers, labServer{"https (mta-sts., autoconfig. hosts)", w.HTTPS.Addr})
 	if w.Postfix != nil {
 		res.Servers = append(res.Servers,
@@ -102,6 +115,14 @@ func runLab(ctx context.Context, a *app, o labOpts) error {
 		fmt.Fprintf(out, "\nScenario domains:\n")
 		for _, d := range res.Domains {
 			fmt.Fprintf(out, "  %-18s %s\n", d.Domain, d.Description)
+		}
+		if res.DANEResolver != "" {
+			fmt.Fprintf(out, "\nDANE scenario domains (give --resolver %s, the lab's validating unbound;\nthrough %s the same records answer without the AD bit):\n", res.DANEResolver, res.Resolver)
+			for _, d := range res.DANEDomains {
+				fmt.Fprintf(out, "  %-18s %s\n", d.Domain, d.Description)
+			}
+		} else if w.Postfix != nil {
+			fmt.Fprintf(out, "\n(no DANE scenarios: install unbound for a validating resolver)\n")
 		}
 		fmt.Fprintf(out, "\nTry:  mxray --resolver %s dns example.test MX\n", res.Resolver)
 		fmt.Fprintf(out, "Press Ctrl-C to stop.\n")

@@ -50,6 +50,18 @@ func TestLabServers(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("dns against the lab: exit %d\n%s%s", code, out, errOut)
 	}
+	// The DANE scenarios: the printed validating resolver, the connect map
+	// and the CA are all a delivery test needs.
+	if res.DANEResolver == "" || len(res.DANEDomains) != 3 {
+		t.Errorf("no DANE resolver or scenarios: %q %v", res.DANEResolver, res.DANEDomains)
+	} else {
+		out, errOut, code := cli(t, "delivery", "--resolver", res.DANEResolver, "--connect-map", res.ConnectMap, "--tls-ca", res.TLSCA,
+			"--helo", "probe.mxray.test", "alice@dane.test")
+		if code != 0 || !strings.Contains(out, "[ ok ] certificate authenticated by DANE") {
+			t.Errorf("delivery to the DANE scenario: exit %d\n%s%s", code, out, errOut)
+		}
+	}
+
 	smtp := cm.Apply("127.0.0.1:25")
 	c, err := net.DialTimeout("tcp", smtp, 5*time.Second)
 	if err != nil {

@@ -1,23 +1,36 @@
 // Package delivery is mxray's delivery test: would mail to an address (or
 // to a domain's postmaster, RFC 5321 §4.5.1) be accepted, and if not, why?
 // It does what a sending MTA does — MX lookup with the implicit-MX and
-// null-MX rules (RFC 5321 §5.1, RFC 7505), address lookups, connection,
-// greeting, EHLO, opportunistic STARTTLS (RFC 3207, RFC 7435), MAIL FROM,
+// null-MX rules (RFC 5321 §5.1, RFC 7505), address lookups, the domain's
+// MTA-STS policy (RFC 8461) and TLS-RPT record (RFC 8460 §3), the MX
+// hosts' DANE TLSA records (RFC 7672), connection, greeting, EHLO,
+// STARTTLS (RFC 3207), the certificate judged by the policy that applies
+// (DANE, else MTA-STS, else opportunistic TLS, RFC 7435), MAIL FROM,
 // RCPT TO — and stops there: it sends RSET and QUIT, never DATA, so no
 // message is ever delivered.
 //
-// Every stage is a diag.Step with a stable id (StepMX … StepQuit), emitted
-// while it runs; per-server steps carry the host and IP and that stage's
-// SMTP transcript. The Result holds the verdict, the step that decided it,
-// and all the evidence.
+// Independent work runs concurrently: the MTA-STS record lookup and policy
+// fetch and the TLS-RPT lookup start with the MX lookup, and the A, AAAA
+// and TLSA lookups of every MX host run at once. The steps are still
+// emitted one at a time, in a fixed order (StepMX … StepQuit).
 //
-// Not supported yet: MTA-STS (RFC 8461), DANE (RFC 7672) and TLS-RPT
-// (RFC 8460) — the certificate is judged as an opportunistic sender
-// judges it, and those steps are simply not emitted until they exist;
-// REQUIRETLS; randomising MX hosts of equal preference (RFC 5321 §5.1
-// says SHOULD; the test takes them in name order so runs are repeatable);
-// quoted local parts containing spaces; domains in U-label form (give
-// A-labels, xn--…).
+// Every stage is a diag.Step with a stable id, emitted while it runs;
+// per-server steps carry the host and IP and that stage's SMTP transcript.
+// The Result holds the verdict, the step that decided it, and all the
+// evidence.
+//
+// Where DANE or an enforced MTA-STS policy applies, a host that fails it
+// (not in the policy, no STARTTLS, a failed handshake, a certificate that
+// does not authenticate) is not used, as a sender would not use it, and
+// the next MX is tried (RFC 7672 §2.2, RFC 8461 §5); a failed TLSA lookup
+// defers that host (RFC 7672 §2.1.1).
+//
+// Not supported: an MTA-STS policy cache (the live policy is fetched
+// every time, see internal/mtasts); CNAME expansion of MX hosts for
+// DANE (RFC 7672 §2.2.3); REQUIRETLS; randomising MX hosts of equal
+// preference (RFC 5321 §5.1 says SHOULD; the test takes them in name
+// order so runs are repeatable); quoted local parts containing spaces;
+// domains in U-label form (give A-labels, xn--…).
 package delivery
 
 import (
@@ -27,10 +40,12 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/mxray/mxray/internal/dane"
 	"github.com/mxray/mxray/internal/diag"
 	"github.com/mxray/mxray/internal/dnsx"
 	"github.com/mxray/mxray/internal/smtpc"
 	"github.com/mxray/mxray/internal/tlsinfo"
+	"github.com/mxray/mxray/internal/tlsrptrec"
 )
 
 // Verdict is the answer of the delivery test.
@@ -48,11 +63,14 @@ const (
 const (
 	StepMX          = "mx"          // the MX records, implicit MX, null MX
 	StepAddresses   = "addresses"   // A/AAAA of every mail host
-	StepConnect     = "connect"     // TCP connection to one address
+	StepMTASTS      = "mta-sts"     // the MTA-STS record and policy, and what they mean for each MX
+	StepTLSRPT      = "tls-rpt"     // the TLS-RPT record: where senders report TLS failures
+	StepDANE        = "dane"        // the TLSA records of every mail host
+	StepConnect     = "connect"     // TCP connection to one address (skip: the host is not used)
 	StepBanner      = "banner"      // the server's greeting
 	StepEHLO        = "ehlo"        // EHLO (or the HELO fallback) and the extensions
 	StepStartTLS    = "starttls"    // STARTTLS and the handshake
-	StepCertificate = "certificate" // the certificate, judged opportunistically
+	StepCertificate = "certificate" // the certificate, judged by the policy that applies
 	StepEHLOTLS     = "ehlo-tls"    // EHLO again inside TLS
 	StepMail        = "mail"        // MAIL FROM
 	StepRcpt        = "rcpt"        // RCPT TO: the answer to the question
@@ -89,7 +107,51 @@ const (
 	Deferred Outcome = "deferred" // a 4yz reply: a sender would retry later
 	Refused  Outcome = "refused"  // 5yz to the greeting or EHLO/HELO: a sender tries the next host
 	Failed   Outcome = "failed"   // no answer: connection, timeout, TLS or protocol failure
+	// Excluded: DANE or an enforced MTA-STS policy forbids delivery to the
+	// host (not in the policy, no TLS, a certificate that does not
+	// authenticate); a sender tries the next host, else keeps the message
+	// queued (RFC 7672 §2.2, RFC 8461 §5).
+	Excluded Outcome = "excluded"
 )
+
+// TLSPolicy is the rule a sender applies to one MX host's TLS.
+type TLSPolicy string
+
+const (
+	// Opportunistic: TLS when offered, whatever the certificate (RFC 7435).
+	Opportunistic TLSPolicy = "opportunistic"
+	// DANE: validated, usable TLSA records; TLS is required and the chain
+	// must match them (RFC 7672 §2.2, §3).
+	DANE TLSPolicy = "dane"
+	// DANEUnusable: validated TLSA records, none usable; TLS is required
+	// but the server is not authenticated (RFC 7672 §2.2).
+	DANEUnusable TLSPolicy = "dane-unusable"
+	// MTASTS: an MTA-STS policy in mode enforce lists the host; TLS is
+	// required with a certificate valid for the MX name (RFC 8461 §4.2, §5).
+	MTASTS TLSPolicy = "mta-sts"
+	// MTASTSTesting: mode testing; failures are reported through TLS-RPT
+	// and mail is delivered anyway (RFC 8461 §5).
+	MTASTSTesting TLSPolicy = "mta-sts-testing"
+)
+
+// required reports whether a sender must not deliver to the host without
+// TLS that satisfies the policy.
+func (p TLSPolicy) required() bool { return p == DANE || p == DANEUnusable || p == MTASTS }
+
+// name is how the policy is named in sentences.
+func (p TLSPolicy) name() string {
+	switch p {
+	case DANE:
+		return "DANE"
+	case DANEUnusable:
+		return "DANE (no usable TLSA record)"
+	case MTASTS:
+		return "MTA-STS enforce"
+	case MTASTSTesting:
+		return "MTA-STS testing"
+	}
+	return "opportunistic TLS"
+}
 
 // MX is one mail host of the domain.
 type MX struct {
@@ -105,9 +167,16 @@ type MX struct {
 	Addrs     []string `json:"addrs"`
 	// Error says why the host has no usable address.
 	Error string `json:"error,omitempty"`
+	// TLSA is the host's TLSA lookup (set once the dane step has run).
+	TLSA *dane.Lookup `json:"tlsa,omitempty"`
+	// Policy is the TLS policy a sender applies to the host (set once the
+	// policy steps have run).
+	Policy TLSPolicy `json:"policy,omitempty"`
 
 	ips     []netip.Addr
+	addrAD  bool // the address answers were DNSSEC-validated
 	lookErr error
+	tlsa    *dane.Lookup
 }
 
 // Attempt is the conversation with one address of one mail host.
@@ -116,6 +185,8 @@ type Attempt struct {
 	IP         string  `json:"ip"`
 	Preference uint16  `json:"preference"`
 	Outcome    Outcome `json:"outcome"`
+	// Policy is the TLS policy that applied to the host.
+	Policy TLSPolicy `json:"policy"`
 	// Step is the id of the step that ended the attempt.
 	Step string `json:"step"`
 	// Reply is the server's reply that decided, when there was one.
@@ -145,7 +216,13 @@ type Result struct {
 	NullMX      bool   `json:"null_mx,omitempty"`
 	ImplicitMX  bool   `json:"implicit_mx,omitempty"`
 	MX          []MX   `json:"mx"`
-	// Attempts lists each server conversation, in the order tried.
+	// MTASTS is the domain's MTA-STS record, policy and what a sender
+	// makes of them; absent when the test ended before.
+	MTASTS *MTASTSResult `json:"mta_sts,omitempty"`
+	// TLSRPT is the domain's TLS-RPT record lookup.
+	TLSRPT *tlsrptrec.Result `json:"tls_rpt,omitempty"`
+	// Attempts lists each server conversation, in the order tried, and
+	// each host not used because of its TLS policy (IP empty).
 	Attempts []Attempt `json:"attempts"`
 	// Steps are every finished step, in order.
 	Steps []diag.Step `json:"-"`
@@ -255,6 +332,10 @@ type runner struct {
 	rcpt string
 	utf8 bool
 	res  Result
+	// pre holds the domain-wide lookups started with the MX lookup.
+	pre *domainLookups
+	// policies is each MX host's TLS policy, by host name.
+	policies map[string]hostPolicy
 }
 
 func (r *runner) decide(v Verdict, by, reason string) {
@@ -289,6 +370,16 @@ func (r *runner) run(ctx context.Context) {
 		return
 	}
 
+	// The MTA-STS and TLS-RPT lookups do not depend on the MX records:
+	// they run while the MX and address lookups do. Cancel them when the
+	// test ends early, and never return while they still run.
+	pctx, cancel := context.WithCancel(ctx)
+	r.pre = r.startDomainLookups(pctx)
+	defer func() {
+		cancel()
+		r.pre.wait()
+	}()
+
 	mxs, ok := r.mxStep(ctx)
 	if !ok {
 		return
@@ -296,6 +387,10 @@ func (r *runner) run(ctx context.Context) {
 	if !r.addressStep(mxs) {
 		return
 	}
+	r.mtastsStep()
+	r.tlsrptStep()
+	r.daneStep(mxs)
+	r.choosePolicies(mxs)
 	r.servers(ctx)
 }
 

@@ -165,16 +165,16 @@ func check(t *testing.T, res Result, sink *orderSink, w want) {
 	}
 	for _, s := range res.Steps {
 		switch s.ID {
-		case StepMX, StepAddresses:
+		case StepMX, StepAddresses, StepMTASTS, StepTLSRPT, StepDANE:
 		default:
-			if s.Host == "" || s.IP == "" {
+			if s.Host == "" || s.IP == "" && s.Status != diag.Skip {
 				t.Errorf("per-server step %s lacks host or ip: %+v", s.ID, s)
 			}
 		}
 	}
 }
 
-var fullSession = []string{"mx:ok", "addresses:ok", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
+var fullSession = []string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
 	"certificate:ok", "ehlo-tls:ok", "mail:ok", "rcpt:ok", "rset:info", "quit:info"}
 
 // TestRealPostfix runs the delivery test against a real Postfix with a
@@ -193,7 +193,7 @@ func TestRealPostfix(t *testing.T) {
 	env.Roots = ca.Pool()
 	ctx := context.Background()
 
-	unknown := []string{"mx:ok", "addresses:ok", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
+	unknown := []string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
 		"certificate:ok", "ehlo-tls:ok", "mail:ok", "rcpt:fail", "rset:info", "quit:info"}
 	tests := []struct {
 		name string
@@ -211,7 +211,7 @@ func TestRealPostfix(t *testing.T) {
 		{"MX names a CNAME", Target{Domain: "cnamemx.test"}, want{Deliverable, StepRcpt, "mail.cnamemx.test", nil,
 			map[string]string{StepMX: "an alias (CNAME) for mx1.example.test"}}},
 		{"wrong-name certificate", Target{Domain: "wrongname.test"}, want{Deliverable, StepRcpt, "mail.wrongname.test",
-			[]string{"mx:ok", "addresses:ok", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
+			[]string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
 				"certificate:warn", "ehlo-tls:ok", "mail:ok", "rcpt:ok", "rset:info", "quit:info"},
 			map[string]string{StepCertificate: "the certificate is for mx1.example.test, not mail.wrongname.test"}}},
 		{"first MX has no address, second accepts", Target{Domain: "twomx.test"}, want{Deliverable, StepRcpt, "mx1.example.test", nil,
@@ -294,7 +294,7 @@ func TestRealPostfix(t *testing.T) {
 		env := newEnv(t, closed)
 		sink := &orderSink{}
 		res := Run(ctx, env, Target{Address: "alice@example.test", Helo: "probe.mxray.test"}, sink)
-		check(t, res, sink, want{Error, StepConnect, "mx1.example.test", []string{"mx:ok", "addresses:ok", "connect:fail"},
+		check(t, res, sink, want{Error, StepConnect, "mx1.example.test", []string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:fail"},
 			map[string]string{StepConnect: "connection refused on port 25"}})
 	})
 
@@ -374,7 +374,7 @@ func TestCertificateAndTLSProblems(t *testing.T) {
 		sink := &orderSink{}
 		res := Run(ctx, env, target, sink)
 		check(t, res, sink, want{Deliverable, StepRcpt, "mx1.example.test",
-			[]string{"mx:ok", "addresses:ok", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
+			[]string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:ok", "ehlo:ok", "starttls:ok",
 				"certificate:warn", "ehlo-tls:ok", "mail:ok", "rcpt:ok", "rset:info", "quit:info"},
 			map[string]string{StepCertificate: "certificate problem: expired (opportunistic TLS still encrypts)"}})
 		c := find(t, res.Steps, StepCertificate)
@@ -389,7 +389,7 @@ func TestCertificateAndTLSProblems(t *testing.T) {
 		sink := &orderSink{}
 		res := Run(ctx, env, target, sink)
 		check(t, res, sink, want{Deliverable, StepRcpt, "mx1.example.test",
-			[]string{"mx:ok", "addresses:ok", "connect:ok", "banner:ok", "ehlo:ok", "starttls:warn",
+			[]string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:ok", "ehlo:ok", "starttls:warn",
 				"certificate:skip", "ehlo-tls:skip", "mail:ok", "rcpt:ok", "rset:info", "quit:info"},
 			map[string]string{StepStartTLS: "mail would travel in cleartext"}})
 	})
@@ -450,7 +450,7 @@ func TestFakeServers(t *testing.T) {
 		sink := &orderSink{}
 		res := Run(ctx, env, target, sink)
 		check(t, res, sink, want{Temporary, StepRcpt, "mx1.example.test",
-			[]string{"mx:ok", "addresses:ok", "connect:ok", "banner:ok", "ehlo:ok", "starttls:warn",
+			[]string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:ok", "ehlo:ok", "starttls:warn",
 				"certificate:skip", "ehlo-tls:skip", "mail:ok", "rcpt:warn", "rset:info", "quit:info"},
 			map[string]string{StepRcpt: "Greylisting (RFC 6647)"}})
 		if res.Attempts[0].Reply.Enhanced != "4.2.0" {
@@ -463,7 +463,7 @@ func TestFakeServers(t *testing.T) {
 		env.Limits.Command = 200 * time.Millisecond
 		sink := &orderSink{}
 		res := Run(ctx, env, target, sink)
-		check(t, res, sink, want{Error, StepBanner, "mx1.example.test", []string{"mx:ok", "addresses:ok", "connect:ok", "banner:fail"},
+		check(t, res, sink, want{Error, StepBanner, "mx1.example.test", []string{"mx:ok", "addresses:ok", "mta-sts:info", "tls-rpt:info", "dane:info", "connect:ok", "banner:fail"},
 			map[string]string{StepBanner: "greeting: no answer within 200ms"}})
 	})
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/mxray/mxray/internal/dane"
 	"github.com/mxray/mxray/internal/diag"
 	"github.com/mxray/mxray/internal/dnsx"
 )
@@ -171,7 +172,8 @@ func (r *runner) mxStep(ctx context.Context) ([]*MX, bool) {
 	return mxs, true
 }
 
-// lookupAll finds the addresses of every host at once.
+// lookupAll finds the addresses and the TLSA records of every host, all
+// at once: none of these lookups depends on another.
 func (r *runner) lookupAll(ctx context.Context, mxs []*MX) {
 	var wg sync.WaitGroup
 	for _, m := range mxs {
@@ -179,10 +181,15 @@ func (r *runner) lookupAll(ctx context.Context, mxs []*MX) {
 			continue
 		}
 		wg.Go(func() {
+			l := dane.LookupTLSA(ctx, r.env, m.Host, r.t.Port)
+			m.tlsa = &l
+		})
+		wg.Go(func() {
 			res, err := dnsx.LookupIP(ctx, r.env.Resolver, m.Host, r.family())
 			m.lookErr = err
 			if res != nil {
 				m.ips = res.Addrs
+				m.addrAD = res.AD && len(res.Addrs) > 0
 				m.CNAME = cnameOf(res, m.Host)
 			}
 			for _, ip := range m.ips {

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mxray/mxray/internal/dane"
 	"github.com/mxray/mxray/internal/diag"
 	"github.com/mxray/mxray/internal/dnsx"
+	"github.com/mxray/mxray/internal/mtasts"
 	"github.com/mxray/mxray/internal/smtpc"
 	"github.com/mxray/mxray/internal/tlsinfo"
 )
@@ -26,6 +28,10 @@ func (r *runner) servers(ctx context.Context) {
 	decided := false
 	for _, m := range r.res.MX {
 		if m.Error != "" {
+			continue
+		}
+		if hp := r.policies[m.Host]; hp.skip != "" {
+			r.res.Attempts = append(r.res.Attempts, *r.skipHost(m, hp))
 			continue
 		}
 		for _, ipText := range m.Addrs {
@@ -52,10 +58,28 @@ func (r *runner) servers(ctx context.Context) {
 	r.verdict(ctx)
 }
 
+// skipHost records a host a sender would not connect to, because of its
+// TLS policy, with a skipped connect step that says why.
+func (r *runner) skipHost(m MX, hp hostPolicy) *Attempt {
+	a := &Attempt{Host: m.Host, Preference: m.Preference, Policy: hp.policy}
+	s := &session{r: r, a: a}
+	done := s.begin(StepConnect, "connect to "+m.Host)
+	title := fmt.Sprintf("not used: %s (%s)", hp.skip, hp.policy.name())
+	if hp.skipAs == Deferred {
+		title = fmt.Sprintf("deferred: %s (%s)", hp.skip, hp.policy.name())
+	}
+	done(diag.Step{Status: diag.Skip, Title: title,
+		Detail: hp.skipText + ". A sender tries the next MX host, or keeps the message queued.", RFC: hp.skipRFC})
+	a.Outcome, a.Step, a.Error = hp.skipAs, hp.skipStep, hp.skip
+	return a
+}
+
 // verdict decides from the attempts, in the order tried: the first
 // recipient answer (accepted or rejected) decides, as it would for a
-// sender; else a temporary failure means the mail would be queued; else
-// every host refused; else nothing could be tested from here.
+// sender; else a temporary failure means the mail would be queued (a 4yz,
+// a deferred TLSA lookup, or every usable host excluded by its TLS
+// policy); else every host refused; else nothing could be tested from
+// here.
 func (r *runner) verdict(ctx context.Context) {
 	first := func(outcomes ...Outcome) *Attempt {
 		for i := range r.res.Attempts {
@@ -67,11 +91,36 @@ func (r *runner) verdict(ctx context.Context) {
 		}
 		return nil
 	}
+	// notUsed lists the hosts their TLS policies kept a sender away from.
+	type hostText struct{ host, text string }
+	var notUsed []hostText
+	for _, a := range r.res.Attempts {
+		if a.Outcome == Excluded || a.Outcome == Deferred && a.Step == StepDANE {
+			notUsed = append(notUsed, hostText{a.Host, fmt.Sprintf("%s (%s: %s)", a.Host, a.Policy.name(), a.Error)})
+		}
+	}
+	list := func(skip string) string {
+		var out []string
+		for _, n := range notUsed {
+			if n.host != skip {
+				out = append(out, n.text)
+			}
+		}
+		return strings.Join(out, "; ")
+	}
 	set := func(v Verdict, a *Attempt, reason string) {
+		if others := list(a.Host); others != "" {
+			reason += "; not used: " + others
+		}
 		r.decide(v, a.Step, reason)
 		r.res.DecidedHost, r.res.DecidedIP = a.Host, a.IP
 	}
-	who := func(a *Attempt) string { return fmt.Sprintf("%s (%s)", a.Host, a.IP) }
+	who := func(a *Attempt) string {
+		if a.IP == "" {
+			return a.Host
+		}
+		return fmt.Sprintf("%s (%s)", a.Host, a.IP)
+	}
 	if a := first(Accepted, Rejected); a != nil {
 		switch {
 		case a.Outcome == Accepted:
@@ -86,10 +135,20 @@ func (r *runner) verdict(ctx context.Context) {
 		return
 	}
 	if a := first(Deferred); a != nil {
-		set(Temporary, a, fmt.Sprintf("%s deferred (%s): a sender would queue the message and retry", who(a), a.Reply))
+		if a.Reply == nil {
+			set(Temporary, a, fmt.Sprintf("%s deferred: %s; a sender would queue the message and retry", who(a), a.Error))
+		} else {
+			set(Temporary, a, fmt.Sprintf("%s deferred (%s): a sender would queue the message and retry", who(a), a.Reply))
+		}
 		return
 	}
-	if a := first(Refused); a != nil {
+	if a := first(Excluded); a != nil && first(Failed) == nil {
+		r.decide(Temporary, a.Step, "no mail host may be used: "+list("")+
+			"; a sender keeps the message queued and retries")
+		r.res.DecidedHost, r.res.DecidedIP = a.Host, a.IP
+		return
+	}
+	if a := first(Refused); a != nil && first(Excluded) == nil {
 		set(Undeliverable, a, fmt.Sprintf("every mail host refused the conversation; %s said %s", who(a), a.Reply))
 		return
 	}
@@ -106,9 +165,10 @@ func (r *runner) verdict(ctx context.Context) {
 
 // session is one attempt in progress.
 type session struct {
-	r *runner
-	a *Attempt
-	c *smtpc.Client
+	r  *runner
+	a  *Attempt
+	c  *smtpc.Client
+	hp hostPolicy
 }
 
 // step runs one per-server step: it records the transcript lines the
@@ -139,8 +199,12 @@ func (s *session) end(o Outcome, step string, reply *smtpc.Reply, err error) {
 }
 
 func (r *runner) attempt(ctx context.Context, m MX, ip netip.Addr) *Attempt {
-	a := &Attempt{Host: m.Host, IP: ip.String(), Preference: m.Preference}
-	s := &session{r: r, a: a}
+	hp := r.policies[m.Host]
+	if hp.policy == "" {
+		hp.policy = Opportunistic
+	}
+	a := &Attempt{Host: m.Host, IP: ip.String(), Preference: m.Preference, Policy: hp.policy}
+	s := &session{r: r, a: a, hp: hp}
 	ap := netip.AddrPortFrom(ip, uint16(r.t.Port))
 	defer func() {
 		if s.c != nil {
@@ -157,8 +221,7 @@ func (r *runner) attempt(ctx context.Context, m MX, ip netip.Addr) *Attempt {
 		return a
 	}
 	if tlsOK {
-		s.certificate(m)
-		if !s.ehloTLS(ctx) {
+		if !s.certificate(ctx, m) || !s.ehloTLS(ctx) {
 			return a
 		}
 	} else {
@@ -340,6 +403,15 @@ func (s *session) ehlo(ctx context.Context) bool {
 func (s *session) starttls(ctx context.Context, m MX) (tlsUp, ok bool) {
 	done := s.begin(StepStartTLS, "STARTTLS")
 	ext, _ := s.c.Extensions()
+	pol := s.hp.policy
+	if !ext.Has("STARTTLS") && pol.required() {
+		done(diag.Step{Status: diag.Fail, Title: "STARTTLS not offered: " + pol.name() + " requires TLS, a sender must not deliver to this host",
+			Detail: "The server does not announce STARTTLS. " + requiredWhy(pol),
+			Hint:   "Enable STARTTLS on the server (Postfix: smtpd_tls_cert_file, smtpd_tls_key_file, smtpd_tls_security_level = may).",
+			RFC:    policyRFC(pol)})
+		s.exclude(ctx, StepStartTLS, "STARTTLS not offered")
+		return false, false
+	}
 	if !ext.Has("STARTTLS") {
 		done(diag.Step{Status: diag.Warn, Title: "STARTTLS not offered: mail would travel in cleartext",
 			Detail: "The server does not announce STARTTLS, so every sender delivers to it unencrypted, readable and alterable on the way.",
@@ -359,7 +431,22 @@ func (s *session) starttls(ctx context.Context, m MX) (tlsUp, ok bool) {
 	}
 	r, err := s.c.StartTLS(ctx, cfg)
 	if err != nil {
-		return false, s.failErr(ctx, done, StepStartTLS, "STARTTLS", err)
+		s.failErr(ctx, done, StepStartTLS, "STARTTLS", err)
+		if pol.required() && errors.Is(err, smtpc.ErrTLS) {
+			// The handshake failed: under DANE or MTA-STS enforce the
+			// host is unusable, not merely unreachable.
+			s.a.Outcome = Excluded
+			s.a.Error = "TLS handshake failed: " + s.a.Error
+		}
+		return false, false
+	}
+	if r.Code != 220 && pol.required() {
+		done(diag.Step{Status: diag.Fail, Title: "STARTTLS refused: " + r.String() + "; " + pol.name() + " requires TLS, a sender must not deliver to this host",
+			Detail: "The server announced STARTTLS but refused it. " + requiredWhy(pol),
+			Hint:   "Check the MTA's TLS configuration and its log for the reason.",
+			RFC:    policyRFC(pol), Data: replyData(r)})
+		s.exclude(ctx, StepStartTLS, "STARTTLS refused: "+r.String())
+		return false, false
 	}
 	if r.Code != 220 {
 		done(diag.Step{Status: diag.Warn, Title: "STARTTLS refused: " + r.String(),
@@ -382,14 +469,54 @@ func (s *session) starttls(ctx context.Context, m MX) (tlsUp, ok bool) {
 	return true, true
 }
 
-// certificate judges the certificate as an opportunistic sender would:
-// without DANE or MTA-STS a sender delivers whatever the certificate, so
-// every problem is a warning (RFC 7435; RFC 3207 §4.1).
-func (s *session) certificate(m MX) {
+// exclude ends an attempt that the host's TLS policy forbids, politely.
+func (s *session) exclude(ctx context.Context, step, why string) {
+	s.end(Excluded, step, nil, errors.New(why))
+	s.quit(ctx)
+}
+
+// requiredWhy explains, for a person, why a policy makes TLS mandatory.
+func requiredWhy(p TLSPolicy) string {
+	switch p {
+	case DANE, DANEUnusable:
+		return "The host publishes DNSSEC-validated TLSA records: a DANE sender requires TLS and does not deliver to it in cleartext (RFC 7672 §2.2); it tries the next MX host or keeps the message queued."
+	case MTASTS:
+		return "The domain's MTA-STS policy is in mode enforce: senders deliver only over TLS with a valid certificate (RFC 8461 §5); they try the next MX host or keep the message queued."
+	}
+	return ""
+}
+
+func policyRFC(p TLSPolicy) string {
+	switch p {
+	case DANE, DANEUnusable:
+		return "RFC 7672 §2.2"
+	case MTASTS, MTASTSTesting:
+		return "RFC 8461 §4.2, §5"
+	}
+	return "RFC 7435; RFC 3207 §4.1"
+}
+
+// certData is the evidence of the certificate step: the tlsinfo summary,
+// flattened, plus the policy and the DANE verification.
+type certData struct {
+	*tlsinfo.Info
+	Policy TLSPolicy          `json:"policy"`
+	DANE   *dane.Verification `json:"dane,omitempty"`
+}
+
+// certificate judges the certificate by the host's TLS policy: against
+// the TLSA records under DANE (RFC 7672 §3), as a PKIX chain valid for the
+// MX host name under MTA-STS (RFC 8461 §4.2), else as an opportunistic
+// sender does, for whom every problem is a warning (RFC 7435; RFC 3207
+// §4.1). It returns false when the policy forbids the host: the attempt
+// is then over.
+func (s *session) certificate(ctx context.Context, m MX) bool {
 	done := s.begin(StepCertificate, "certificate")
 	info := s.a.TLS
 	v := info.Verification
-	st := diag.Step{Status: diag.OK, RFC: "RFC 7435; RFC 3207 §4.1", Data: info}
+	pol := s.hp.policy
+	data := certData{Info: info, Policy: pol}
+	st := diag.Step{Status: diag.OK, RFC: policyRFC(pol), Data: data}
 	var lines []string
 	if len(info.Chain) > 0 {
 		l := info.Chain[0]
@@ -400,44 +527,118 @@ func (s *session) certificate(m MX) {
 				l.NotBefore.Format("2006-01-02"), l.NotAfter.Format("2006-01-02"), l.DaysLeft, l.KeyType, l.KeyBits, l.SignatureAlgorithm),
 			fmt.Sprintf("chain of %d certificate(s)", len(info.Chain)))
 	}
-	var hints []string
+	var problems, hints []string
 	for _, p := range v.Problems {
 		switch p {
 		case tlsinfo.Expired:
-			lines = append(lines, "EXPIRED: the certificate's validity has ended.")
+			problems = append(problems, "EXPIRED: the certificate's validity has ended.")
 			hints = append(hints, "Renew the certificate and reload the MTA.")
 		case tlsinfo.NotYetValid:
-			lines = append(lines, "NOT YET VALID: the certificate's validity has not started (check the server's clock).")
+			problems = append(problems, "NOT YET VALID: the certificate's validity has not started (check the server's clock).")
 		case tlsinfo.WrongName:
-			lines = append(lines, fmt.Sprintf("WRONG NAME: the certificate is for %s, not %s.", strings.Join(v.Names, ", "), m.Host))
+			problems = append(problems, fmt.Sprintf("WRONG NAME: the certificate is for %s, not %s.", strings.Join(v.Names, ", "), m.Host))
 			hints = append(hints, "Issue a certificate that names "+m.Host+" (the name in the MX record).")
 		case tlsinfo.SelfSigned:
-			lines = append(lines, "SELF-SIGNED: no certificate authority vouches for it.")
+			problems = append(problems, "SELF-SIGNED: no certificate authority vouches for it.")
 			hints = append(hints, "Use a certificate from a public CA (Let's Encrypt, for one) — or publish DANE TLSA records.")
 		case tlsinfo.UnknownAuthority:
-			lines = append(lines, "UNKNOWN AUTHORITY: the chain does not lead to a trusted root (a missing intermediate, or a private CA).")
+			problems = append(problems, "UNKNOWN AUTHORITY: the chain does not lead to a trusted root (a missing intermediate, or a private CA).")
 			hints = append(hints, "Serve the full chain (leaf then intermediates; Postfix: smtpd_tls_chain_files or a fullchain file).")
 		case tlsinfo.Invalid:
-			lines = append(lines, "INVALID: "+strings.Join(v.Errors, "; "))
+			problems = append(problems, "INVALID: "+strings.Join(v.Errors, "; "))
 		case tlsinfo.NoCertificate:
-			lines = append(lines, "The server sent no certificate.")
+			problems = append(problems, "The server sent no certificate.")
 		}
 	}
-	switch {
-	case len(v.Problems) > 0:
-		st.Status = diag.Warn
-		st.Title = "certificate problem: " + problemList(v.Problems) + " (opportunistic TLS still encrypts)"
-		lines = append(lines, "Without DANE or MTA-STS, senders encrypt to this server anyway (RFC 7435) — but a domain that adopts MTA-STS or DANE will stop receiving mail until this is fixed.")
-	case len(info.Chain) > 0 && info.Chain[0].DaysLeft < minDaysLeft:
+	expiring := len(info.Chain) > 0 && info.Chain[0].DaysLeft < minDaysLeft && len(v.Problems) == 0
+	validTitle := func() string {
+		if len(info.Chain) == 0 {
+			return "certificate valid for " + m.Host
+		}
+		return fmt.Sprintf("certificate valid for %s, %d days left", m.Host, info.Chain[0].DaysLeft)
+	}
+	excluded := ""
+
+	switch pol {
+	case DANE:
+		dv := dane.Verify(s.hp.tlsa.Records, s.c.TLS().PeerCertificates, m.Host, s.r.env.Clock())
+		data.DANE = &dv
+		st.Data = data
+		if dv.Result == dane.Pass {
+			st.Title = "certificate authenticated by DANE: " + dv.Summary
+			if len(problems) > 0 {
+				lines = append(lines, "A PKIX check (not what a DANE sender does) finds: "+strings.Join(problems, " "))
+				if dv.Match != nil && dv.Match.Record.Usage == dane.DANEEE {
+					lines = append(lines, "DANE-EE(3) ignores the names and dates of the certificate (RFC 7672 §3.1.1): DANE senders deliver.")
+				}
+				if sts := s.r.res.MTASTS; sts != nil && sts.Outcome.Mode == mtasts.ModeEnforce {
+					st.Status = diag.Warn
+					lines = append(lines, "The domain also enforces MTA-STS: senders that do MTA-STS but not DANE refuse this certificate.")
+					st.Hint = strings.Join(hints, "\n")
+				}
+			}
+			break
+		}
+		st.Status = diag.Fail
+		st.Title = "certificate does not match the DANE TLSA records: a DANE sender must not deliver to this host"
+		lines = append(lines, dv.Summary)
+		for _, miss := range dv.Misses {
+			lines = append(lines, fmt.Sprintf("  %s: %s", miss.Record, miss.Reason))
+		}
+		lines = append(lines, requiredWhy(pol))
+		st.Hint = "Publish TLSA records that match the certificate the server presents (e.g. 3 1 1 <SHA-256 of its public key>), or serve the key the records describe. When changing keys, publish the new TLSA record first and wait for the old one's TTL."
+		st.RFC = "RFC 7672 §3, §2.2"
+		excluded = "certificate does not match the TLSA records"
+	case MTASTS:
+		if len(v.Problems) > 0 {
+			// RFC 8461 §4.2: the certificate must be PKIX-valid and name
+			// the MX host; in mode enforce a failing host is not used.
+			st.Status = diag.Fail
+			st.Title = "certificate problem: " + problemList(v.Problems) + "; MTA-STS enforce: senders must not deliver to this host"
+			lines = append(lines, problems...)
+			lines = append(lines, requiredWhy(pol))
+			st.Hint = strings.Join(hints, "\n")
+			excluded = "certificate not valid for " + m.Host + " (" + problemList(v.Problems) + ")"
+			break
+		}
+		st.Title = validTitle() + " (as MTA-STS requires)"
+	case MTASTSTesting:
+		if len(v.Problems) > 0 {
+			st.Status = diag.Warn
+			st.Title = "certificate problem: " + problemList(v.Problems) + " (MTA-STS testing: reported, mail still delivered)"
+			lines = append(lines, problems...)
+			lines = append(lines, "In mode testing senders report this through TLS-RPT and deliver anyway; switching the policy to enforce would stop mail to this host (RFC 8461 §4.2, §5).")
+			st.Hint = strings.Join(hints, "\n")
+			break
+		}
+		st.Title = validTitle() + " (as MTA-STS requires)"
+	default:
+		if len(v.Problems) > 0 {
+			st.Status = diag.Warn
+			st.Title = "certificate problem: " + problemList(v.Problems) + " (opportunistic TLS still encrypts)"
+			lines = append(lines, problems...)
+			if pol == DANEUnusable {
+				lines = append(lines, "The host's TLSA records are validated but none is usable: DANE senders require TLS but do not authenticate the server (RFC 7672 §2.2).")
+			} else {
+				lines = append(lines, "Without DANE or MTA-STS, senders encrypt to this server anyway (RFC 7435) — but a domain that adopts MTA-STS or DANE will stop receiving mail until this is fixed.")
+			}
+			st.Hint = strings.Join(hints, "\n")
+			break
+		}
+		st.Title = validTitle()
+	}
+	if st.Status == diag.OK && expiring {
 		st.Status = diag.Warn
 		st.Title = fmt.Sprintf("certificate expires in %d days", info.Chain[0].DaysLeft)
-		hints = append(hints, "Check that automatic renewal works, and that the MTA reloads the renewed certificate.")
-	default:
-		st.Title = fmt.Sprintf("certificate valid for %s, %d days left", m.Host, info.Chain[0].DaysLeft)
+		st.Hint = "Check that automatic renewal works, and that the MTA reloads the renewed certificate."
 	}
 	st.Detail = strings.Join(lines, "\n")
-	st.Hint = strings.Join(hints, "\n")
 	done(st)
+	if excluded != "" {
+		s.exclude(ctx, StepCertificate, excluded)
+		return false
+	}
+	return true
 }
 
 func problemList(ps []tlsinfo.Problem) string {

@@ -2,6 +2,9 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/mxray/mxray/internal/dnsx"
 )
@@ -35,6 +40,14 @@ type World struct {
 	HTTPS   *HTTPSServer
 	Postfix *Postfix
 	Dovecot *Dovecot
+	// Unbound is a validating resolver for the DANE scenarios (with
+	// Servers, when unbound is installed): it serves DANE's signed zones
+	// itself and forwards the rest to DNS. Give it as --resolver to see
+	// DANE at work; through DNS the same zones answer without the AD bit.
+	Unbound *Unbound
+	// DANE are the DANE scenario domains, made when the World starts: their
+	// TLSA records describe the Postfix certificate issued then.
+	DANE []Scenario
 	// ConnectMap sends the well-known ports to the lab's servers; give it
 	// to mxray as --connect-map.
 	ConnectMap dnsx.ConnectMap
@@ -89,7 +102,21 @@ func StartWorld(ctx context.Context, o WorldOptions) (w *World, err error) {
 	if w.Dovecot, err = StartDovecot(ctx, DovecotConfig{Cert: cert}); err != nil {
 		return nil, err
 	}
-	if w.Postfix, err = StartPostfix(ctx, PostfixConfig{Cert: cert, LMTP: w.Dovecot.LMTP, SASLAuth: w.Dovecot.Auth}); err != nil {
+	other, err := w.CA.Issue([]string{"other.dane-bad.test"}, CertOptions{Now: o.Now()})
+	if err != nil {
+		return nil, err
+	}
+	w.DANE = daneScenarios(cert.Cert, other.Cert)
+	// The delivery test's scenario domains whose MX is mx1.example.test or
+	// a DANE host on 127.0.0.1: Postfix accepts their postmaster and alice.
+	domains := []string{"example.test", "sts-good.test"}
+	for _, sc := range w.DANE {
+		domains = append(domains, sc.Domain)
+	}
+	if w.Postfix, err = StartPostfix(ctx, PostfixConfig{Cert: cert, Domains: domains, LMTP: w.Dovecot.LMTP, SASLAuth: w.Dovecot.Auth}); err != nil {
+		return nil, err
+	}
+	if w.Unbound, err = w.startDANE(ctx, o.Now()); err != nil {
 		return nil, err
 	}
 	for port, addr := range map[int]string{
@@ -99,6 +126,66 @@ func StartWorld(ctx context.Context, o WorldOptions) (w *World, err error) {
 		w.mapPort(port, addr)
 	}
 	return w, nil
+}
+
+// daneScenarios are the DANE domains for a Postfix whose certificate is
+// leaf; other is a certificate Postfix does not have.
+func daneScenarios(leaf, other *x509.Certificate) []Scenario {
+	ee := func(c *x509.Certificate) string {
+		sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+		return "3 1 1 " + hex.EncodeToString(sum[:])
+	}
+	return []Scenario{
+		{
+			Domain:      "dane.test",
+			Description: "DANE: mx.dane.test has a DANE-EE(3) TLSA record for Postfix's key, signed and validated (RFC 7672); the certificate's name does not matter",
+			Zone:        "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + ee(leaf) + "\n",
+		},
+		{
+			Domain:      "dane-bad.test",
+			Description: "DANE: the TLSA record describes another key: DANE senders must not deliver to mx.dane-bad.test (RFC 7672 §2.2)",
+			Zone:        "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + ee(other) + "\n",
+		},
+		{
+			Domain:      "dane-bogus.test",
+			Description: "DANE: the TLSA record was changed after signing: the validating resolver answers SERVFAIL and senders defer (RFC 7672 §2.1.1)",
+			Zone:        "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + ee(leaf) + "\n",
+		},
+	}
+}
+
+// startDANE signs the DANE scenarios, serves them unvalidated from DNS
+// and starts unbound to validate them. Without unbound installed there is
+// no DANE in the World (nil, nil).
+func (w *World) startDANE(ctx context.Context, now time.Time) (*Unbound, error) {
+	if err := need("unbound", "unbound"); err != nil {
+		w.DANE = nil
+		return nil, nil
+	}
+	var signed []*SignedZone
+	for _, sc := range w.DANE {
+		z, err := ParseZone(sc.Domain, sc.Zone)
+		if err != nil {
+			return nil, err
+		}
+		sz, err := SignZone(z, now)
+		if err != nil {
+			return nil, err
+		}
+		if sc.Domain == "dane-bogus.test" {
+			// A change after signing: the RRSIG no longer matches.
+			for _, rr := range sz.Records {
+				if t, ok := rr.(*dns.TLSA); ok {
+					t.Certificate = strings.Repeat("00", 32)
+				}
+			}
+		}
+		if err := w.DNS.AddZone(sc.Domain, sz.Text(), ZoneOptions{}); err != nil {
+			return nil, err
+		}
+		signed = append(signed, sz)
+	}
+	return StartUnbound(ctx, UnboundConfig{Forward: w.DNS.Addr, ForwardZones: w.DNS.Zones(), Signed: signed})
 }
 
 // mapPort maps a well-known port to a lab listener on the same loopback
@@ -124,6 +211,9 @@ func (w *World) Close() error {
 		return nil
 	}
 	var errs []error
+	if w.Unbound != nil {
+		errs = append(errs, w.Unbound.Stop())
+	}
 	if w.Postfix != nil {
 		errs = append(errs, w.Postfix.Stop())
 	}
