@@ -126,14 +126,19 @@ _spf    TXT "v=spf1 exists:%{i}.bl.spf-void.test ip4:127.0.0.1 -all"
 `,
 		},
 		{
-			Domain:      "ipmx.test",
-			Description: "delivery: the MX names an IP address, not a host (Postfix and mxray skip it: undeliverable)",
-			Zone:        "@ MX 10 127.0.0.1.\n@ A 127.0.0.1\n",
+			Domain:      DKIMDomain,
+			Description: "DKIM: valid keys (selector rsa2048: RSA 2048, selector ed: Ed25519) whose private halves are lab.DKIMKeyRSA / lab.DKIMKeyEd25519",
+			Zone: `
+@                        TXT "v=spf1 ip4:127.0.0.0/8 -all"
+_dmarc                   TXT "v=DMARC1; p=reject"
+` + DKIMSelectorRSA + `._domainkey     TXT ` + dkimRecordRSA + `
+` + DKIMSelectorEd25519 + `._domainkey          TXT ` + dkimRecordEd25519 + `
+`,
 		},
 		{
-			Domain:      "backupmx.test",
-			Description: "delivery: the preferred MX has no address; the backup MX (mx1.example.test) takes the mail",
-			Zone:        "@ MX 10 mx-gone\n@ MX 20 mx1.example.test.\n",
+			Domain:      DKIMRevokedDomain,
+			Description: "DKIM: the key of selector rsa2048 is revoked (empty p=, RFC 6376 §3.6.1): every signature fails",
+			Zone:        DKIMSelectorRSA + "._domainkey TXT \"v=DKIM1; k=rsa; p=\"\n",
 		},
 		{
 			Domain:      "sts-good.test",
@@ -162,19 +167,14 @@ _mta-sts     TXT "v=STSv1; id=20250101T000000"
 			},
 		},
 		{
-			Domain:      DKIMDomain,
-			Description: "DKIM: valid keys (selector rsa2048: RSA 2048, selector ed: Ed25519) whose private halves are lab.DKIMKeyRSA / lab.DKIMKeyEd25519",
-			Zone: `
-@                        TXT "v=spf1 ip4:127.0.0.0/8 -all"
-_dmarc                   TXT "v=DMARC1; p=reject"
-` + DKIMSelectorRSA + `._domainkey     TXT ` + dkimRecordRSA + `
-` + DKIMSelectorEd25519 + `._domainkey          TXT ` + dkimRecordEd25519 + `
-`,
+			Domain:      "ipmx.test",
+			Description: "delivery: the MX names an IP address, not a host (Postfix and mxray skip it: undeliverable)",
+			Zone:        "@ MX 10 127.0.0.1.\n@ A 127.0.0.1\n",
 		},
 		{
-			Domain:      DKIMRevokedDomain,
-			Description: "DKIM: the key of selector rsa2048 is revoked (empty p=, RFC 6376 §3.6.1): every signature fails",
-			Zone:        DKIMSelectorRSA + "._domainkey TXT \"v=DKIM1; k=rsa; p=\"\n",
+			Domain:      "backupmx.test",
+			Description: "delivery: the preferred MX has no address; the backup MX (mx1.example.test) takes the mail",
+			Zone:        "@ MX 10 mx-gone\n@ MX 20 mx1.example.test.\n",
 		},
 		{
 			Domain: "test",
@@ -231,6 +231,79 @@ mx      A   127.0.2.2
 			Description: "reverse DNS of 127.0.2.x for the iprev scenario (127.0.2.1 is not forward-confirmed, 127.0.2.2 is, 127.0.2.3 has no PTR)",
 			Zone:        "1 PTR norev.iprev.test.\n2 PTR mx.iprev.test.\n",
 		},
+		{
+			Domain: "domain-good.test",
+			Description: "domain audit (mxray domain): everything present and consistent — MX with forward-confirmed reverse DNS, SPF, DMARC p=reject, " +
+				"DKIM selector mail, MTA-STS enforce matching the MX, TLS-RPT, BIMI, SRV records (RFC 6186/8314), Thunderbird autoconfig and Outlook " +
+				"Autodiscover naming mx1.example.test (IMAPS 993, submission 587: the servers of mxray lab --servers)",
+			Zone: `
+@                   MX  10 mx1.example.test.
+@                   A   127.0.0.1
+@                   TXT "v=spf1 mx ip4:127.0.0.0/8 -all"
+_dmarc              TXT "v=DMARC1; p=reject; rua=mailto:dmarc@domain-good.test"
+mail._domainkey     TXT ` + dkimRecordRSA + `
+mta-sts             A   127.0.0.1
+_mta-sts            TXT "v=STSv1; id=20260101T000000"
+_smtp._tls          TXT "v=TLSRPTv1; rua=mailto:tls-reports@domain-good.test"
+default._bimi       TXT "v=BIMI1; l=https://domain-good.test/bimi/logo.svg"
+autoconfig          A   127.0.0.1
+autodiscover        A   127.0.0.1
+_submissions._tcp   SRV 0 0 0 .
+_submission._tcp    SRV 0 1 587 mx1.example.test.
+_imaps._tcp         SRV 0 1 993 mx1.example.test.
+_imap._tcp          SRV 0 0 0 .
+_pop3s._tcp         SRV 0 0 0 .
+_pop3._tcp          SRV 0 0 0 .
+_autodiscover._tcp  SRV 0 0 443 autodiscover.domain-good.test.
+`,
+			Files: map[string]string{
+				"mta-sts.domain-good.test/.well-known/mta-sts.txt":             "version: STSv1\nmode: enforce\nmx: mx1.example.test\nmax_age: 604800\n",
+				"autoconfig.domain-good.test/mail/config-v1.1.xml":             domainGoodAutoconfig,
+				"domain-good.test/.well-known/autoconfig/mail/config-v1.1.xml": domainGoodAutoconfig,
+				"autodiscover.domain-good.test/autodiscover/autodiscover.xml":  domainGoodAutodiscover,
+			},
+		},
+		{
+			Domain: "domain-bad.test",
+			Description: "domain audit (mxray domain): everything wrong — MX without reverse DNS and listed on bl.test, SPF over 10 lookups with ?all, " +
+				"DMARC p=none pct=50 with an unauthorized external rua, DKIM k1 revoked and s1024 weak, MTA-STS policy not matching the MX, " +
+				"SRV _imaps \".\" while autoconfig advertises IMAPS, a POP3 server without TLS and submission on port 2526 where nothing listens",
+			Zone: `
+@                   MX  10 mx
+mx                  A   127.0.0.10
+imap                A   127.0.0.1
+@                   TXT "v=spf1 mx a include:_spf.spf-toomany.test ?all"
+_dmarc              TXT "v=DMARC1; p=none; pct=50; rua=mailto:dmarc@example.test"
+k1._domainkey       TXT "v=DKIM1; k=rsa; p="
+s1024._domainkey    TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDLoKgXmpjupbalPvd2v+0veQnGMseBVUh8AwAFvVuuV1pLnyfnO9OxvelG/1W54MPGMtYe7IE8RwXmpRQOpDtQTATaktz0BBsMlKABpRP+xB4m+spTO+USjjYk4ChdNWmFw/8MGB/jsxzCyiGapMAleCRQF23B0Puzsu6/UtIELQIDAQAB"
+mta-sts             A   127.0.0.1
+_mta-sts            TXT "v=STSv1; id=20260101T000000"
+autoconfig          A   127.0.0.1
+_imaps._tcp         SRV 0 0 0 .
+_submission._tcp    SRV 0 1 587 mail.domain-bad.test.
+`,
+			Files: map[string]string{
+				"mta-sts.domain-bad.test/.well-known/mta-sts.txt": "version: STSv1\nmode: enforce\nmx: mail.domain-bad.test\nmax_age: 604800\n",
+				"autoconfig.domain-bad.test/mail/config-v1.1.xml": domainBadAutoconfig,
+			},
+		},
+		{
+			Domain: "bl.test",
+			Description: "a DNS blocklist (RFC 5782) for mxray domain --dnsbl bl.test: the test entry 127.0.0.2 is listed, 127.0.0.1 is not, " +
+				"and 127.0.0.10 (the MX of domain-bad.test) is listed with a reason",
+			Zone: `
+2.0.0.127    A    127.0.0.2
+2.0.0.127    TXT  "RFC 5782 test entry"
+10.0.0.127   A    127.0.0.4
+10.0.0.127   TXT  "lab: 127.0.0.10 sent mail to spam traps"
+`,
+		},
+		{
+			Domain: "probe.test",
+			Description: "mxray probe: mail.probe.test reaches the servers of mxray lab --servers, whose certificate names " +
+				"mx1.example.test only (a wrong-name certificate); closed.probe.test is an address where nothing listens",
+			Zone: "mail    A   127.0.0.1\nclosed  A   127.0.0.9\n",
+		},
 	}
 }
 
@@ -243,3 +316,83 @@ func LoadScenarios(s *DNSServer) error {
 	}
 	return nil
 }
+
+// The client configuration documents of the domain audit scenarios.
+const (
+	domainGoodAutoconfig = `<?xml version="1.0" encoding="UTF-8"?>
+<clientConfig version="1.1">
+  <emailProvider id="domain-good.test">
+    <domain>domain-good.test</domain>
+    <displayName>mxray lab (good)</displayName>
+    <incomingServer type="imap">
+      <hostname>mx1.example.test</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>mx1.example.test</hostname>
+      <port>587</port>
+      <socketType>STARTTLS</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+    </outgoingServer>
+  </emailProvider>
+</clientConfig>
+`
+	domainGoodAutodiscover = `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006">
+  <Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a">
+    <Account>
+      <AccountType>email</AccountType>
+      <Action>settings</Action>
+      <Protocol>
+        <Type>IMAP</Type>
+        <Server>mx1.example.test</Server>
+        <Port>993</Port>
+        <SSL>on</SSL>
+        <SPA>off</SPA>
+        <AuthRequired>on</AuthRequired>
+      </Protocol>
+      <Protocol>
+        <Type>SMTP</Type>
+        <Server>mx1.example.test</Server>
+        <Port>587</Port>
+        <Encryption>TLS</Encryption>
+        <SPA>off</SPA>
+        <AuthRequired>on</AuthRequired>
+      </Protocol>
+    </Account>
+  </Response>
+</Autodiscover>
+`
+	domainBadAutoconfig = `<?xml version="1.0" encoding="UTF-8"?>
+<clientConfig version="1.1">
+  <emailProvider id="domain-bad.test">
+    <domain>domain-bad.test</domain>
+    <incomingServer type="imap">
+      <hostname>imap.domain-bad.test</hostname>
+      <port>993</port>
+      <socketType>SSL</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+    </incomingServer>
+    <incomingServer type="pop3">
+      <hostname>imap.domain-bad.test</hostname>
+      <port>110</port>
+      <socketType>plain</socketType>
+      <username>%EMAILLOCALPART%</username>
+      <authentication>password-cleartext</authentication>
+    </incomingServer>
+    <outgoingServer type="smtp">
+      <hostname>imap.domain-bad.test</hostname>
+      <port>2526</port>
+      <socketType>STARTTLS</socketType>
+      <username>%EMAILADDRESS%</username>
+      <authentication>password-cleartext</authentication>
+    </outgoingServer>
+  </emailProvider>
+</clientConfig>
+`
+)

@@ -12,7 +12,10 @@
 // limit and the context's deadline.
 //
 // The client cannot send a message: there is deliberately no DATA or BDAT,
-// so that a diagnostic built on it can never deliver mail by mistake.
+// so that a diagnostic built on it can never deliver mail by mistake. The
+// single exception is the separate function SendMessageForRoundTrip, used
+// only by `mxray roundtrip` (internal/probe); a test pins that.
+//
 // Not supported either: PIPELINING (commands go one at a time), CHUNKING,
 // SASL mechanisms other than PLAIN and LOGIN, SASL security layers, and
 // quoted local parts containing spaces.
@@ -350,10 +353,14 @@ func (c *Client) StartTLS(ctx context.Context, cfg *tls.Config) (Reply, error) {
 	cctx, release := c.bound(ctx)
 	tc := tls.Client(c.conn, cfg)
 	herr := tc.HandshakeContext(cctx)
+	if herr != nil {
+		// Classified before release, which cancels cctx: afterwards every
+		// failure would look like a timeout.
+		herr = fmt.Errorf("%w: %w", ErrTLS, classify(cctx, herr))
+	}
 	release()
 	c.ext = nil
 	if herr != nil {
-		herr = fmt.Errorf("%w: %w", ErrTLS, classify(cctx, herr))
 		c.env.Log().Debug("smtp tls handshake", "host", c.Host, "elapsed", c.env.Clock().Sub(start), "err", herr)
 		return r, herr
 	}

@@ -415,7 +415,9 @@ func TestNoCommandInjection(t *testing.T) {
 }
 
 // TestCannotSendMessages pins the safety contract (DESIGN.md): the client
-// has no way to send message content.
+// has no way to send message content. The one exception is the separate
+// function SendMessageForRoundTrip, for `mxray roundtrip` only, whose
+// callers TestOnlyRoundTripSends pins.
 func TestCannotSendMessages(t *testing.T) {
 	typ := reflect.TypeOf(&Client{})
 	for i := 0; i < typ.NumMethod(); i++ {
