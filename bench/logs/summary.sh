@@ -1,13 +1,19 @@
 #!/bin/sh
 # Times mxray's log summary (internal/maillog) against Debian's pflogsumm on
 # the same generated log, in the same run: wall time and peak memory from
-# /usr/bin/time -v, then the ratios.
+# /usr/bin/time -v, several runs each (interleaved, so that load from other
+# processes hits both alike), then best and median and the ratios.
 #
 #   bench/logs/summary.sh [MESSAGES]      (default 200000, about 194 MB)
+#
+# Environment: RUNS (mxray runs, default 7), PF_RUNS (pflogsumm runs,
+# default 3), LOG (an existing log to time instead of generating one).
 #
 # Needs python3, pflogsumm (apt-get install pflogsumm), GNU time, Go.
 set -eu
 messages=${1:-200000}
+runs=${RUNS:-7}
+pf_runs=${PF_RUNS:-3}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 gen="$root/../shared/bench/gen-postfix-log"
 tmp=$(mktemp -d)
@@ -17,34 +23,48 @@ for tool in python3 pflogsumm /usr/bin/time go; do
 	command -v "$tool" >/dev/null || { echo "summary.sh: $tool not found" >&2; exit 2; }
 done
 
-echo "generating $messages messages (seed 7)..."
-python3 "$gen" --messages "$messages" --seed 7 >"$tmp/mail.log"
-ls -l "$tmp/mail.log" | awk '{printf "input: %d bytes, ", $5}'
-wc -l <"$tmp/mail.log" | awk '{print $1 " lines"}'
+log=${LOG:-}
+if [ -z "$log" ]; then
+	echo "generating $messages messages (seed 7)..."
+	log="$tmp/mail.log"
+	python3 "$gen" --messages "$messages" --seed 7 >"$log"
+fi
+ls -l "$log" | awk '{printf "input: %d bytes, ", $5}'
+wc -l <"$log" | awk '{print $1 " lines"}'
 
 # Build first (go run would time the compiler too): the product itself.
 (cd "$root" && go build -o "$tmp/mxray" ./cmd/mxray)
 
-cat "$tmp/mail.log" >/dev/null # warm the page cache for both
+cat "$log" >/dev/null # warm the page cache for both
+"$tmp/mxray" logs summary --json "$log" >/dev/null
 
-measure() { # name, command...
+measure() { # name, command...: appends "wall rss" to $tmp/name.runs
 	name=$1; shift
 	/usr/bin/time -v "$@" >"$tmp/$name.out" 2>"$tmp/$name.time"
-	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$tmp/$name.time" |
-		awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
-	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/$name.time")
-	printf '%-10s wall %7.2f s   max RSS %7d KiB\n' "$name" "$wall" "$rss"
-	eval "${name}_wall=$wall ${name}_rss=$rss"
+	awk -F': ' '
+		/Elapsed \(wall clock\)/ { n = split($2, p, ":"); w = (n == 3) ? p[1]*3600 + p[2]*60 + p[3] : p[1]*60 + p[2] }
+		/Maximum resident set size/ { r = $2 }
+		END { print w, r }' "$tmp/$name.time" >>"$tmp/$name.runs"
 }
 
-measure pflogsumm pflogsumm "$tmp/mail.log"
-measure mxray "$tmp/mxray" logs summary --json "$tmp/mail.log"
-measure mxray2 "$tmp/mxray" logs summary --json "$tmp/mail.log"
-# The better of two mxray runs: the first may pay for page faults.
-if awk "BEGIN {exit !($mxray2_wall < $mxray_wall)}"; then mxray_wall=$mxray2_wall; mxray_rss=$mxray2_rss; fi
+i=0
+while [ "$i" -lt "$runs" ]; do
+	if [ "$i" -lt "$pf_runs" ]; then
+		measure pflogsumm pflogsumm "$log"
+	fi
+	measure mxray "$tmp/mxray" logs summary --json "$log"
+	i=$((i + 1))
+done
 
-awk -v pw="$pflogsumm_wall" -v mw="$mxray_wall" -v pr="$pflogsumm_rss" -v mr="$mxray_rss" 'BEGIN {
-	printf "speed-up: %.1fx (target 25x, stretch 40x)\n", pw / mw
+stats() { # name: "best median maxrss" of the runs
+	sort -n "$tmp/$1.runs" | awk '{ w[NR] = $1; if ($2 > r) r = $2 }
+		END { m = (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2; print w[1], m, r }'
+}
+set -- $(stats pflogsumm) $(stats mxray)
+printf '%-10s %d runs: wall best %6.2f s, median %6.2f s; max RSS %7d KiB\n' pflogsumm "$pf_runs" "$1" "$2" "$3"
+printf '%-10s %d runs: wall best %6.2f s, median %6.2f s; max RSS %7d KiB\n' mxray "$runs" "$4" "$5" "$6"
+awk -v pb="$1" -v pm="$2" -v pr="$3" -v mb="$4" -v mm="$5" -v mr="$6" 'BEGIN {
+	printf "speed-up: %.1fx best/best, %.1fx median/median (target 25x, stretch 40x)\n", pb / mb, pm / mm
 	printf "memory:   %.2f of pflogsumm'"'"'s peak RSS (target <= 1)\n", mr / pr
 }'
 

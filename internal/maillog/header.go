@@ -91,14 +91,28 @@ func monthNum(a, b, c byte) int {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// isPerlSpace reports whether c is in Perl's \s class.
-func isPerlSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+// Byte classes, as tables: the scanners test every byte of most lines.
+var (
+	spaceTab  [256]bool // Perl's \s
+	wordTab   [256]bool // Perl's \w (ASCII)
+	tokenStop [256]bool // ':' or \s: the end of pflogsumm's [^:\s]+
+)
+
+func init() {
+	for _, c := range []byte(" \t\n\r\f\v") {
+		spaceTab[c] = true
+		tokenStop[c] = true
+	}
+	tokenStop[':'] = true
+	for c := 0; c < 256; c++ {
+		wordTab[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+	}
 }
 
-func isWord(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
-}
+// isPerlSpace reports whether c is in Perl's \s class.
+func isPerlSpace(c byte) bool { return spaceTab[c] }
+
+func isWord(c byte) bool { return wordTab[c] }
 
 func d2(b []byte, i int) (int, bool) {
 	if i+1 >= len(b) || !isDigit(b[i]) || !isDigit(b[i+1]) {
@@ -109,11 +123,16 @@ func d2(b []byte, i int) (int, bool) {
 
 // hms parses "HH:MM:SS" at b[i:].
 func (h *header) hms(b []byte, i int) bool {
-	var ok1, ok2, ok3 bool
-	h.hour, ok1 = d2(b, i)
-	h.min, ok2 = d2(b, i+3)
-	h.sec, ok3 = d2(b, i+6)
-	return ok1 && ok2 && ok3 && b[i+2] == ':' && b[i+5] == ':'
+	if i < 0 || i+8 > len(b) {
+		return false
+	}
+	s := b[i : i+8]
+	h0, h1, m0, m1, s0, s1 := s[0]-'0', s[1]-'0', s[3]-'0', s[4]-'0', s[6]-'0', s[7]-'0'
+	if h0 > 9 || h1 > 9 || m0 > 9 || m1 > 9 || s0 > 9 || s1 > 9 || s[2] != ':' || s[5] != ':' {
+		return false
+	}
+	h.hour, h.min, h.sec = int(h0)*10+int(h1), int(m0)*10+int(m1), int(s0)*10+int(s1)
+	return true
 }
 
 // parseHeader recognises the timestamp and host of a line. It returns
@@ -391,9 +410,10 @@ func firstColonToken(s []byte) ([]byte, int) {
 		for j < len(s) && isDigit(s[j]) {
 			j++
 		}
-		if j+3 < len(s) && s[j] == ']' && s[j+1] == ':' && s[j+2] == ' ' && s[j+3] != ':' && !isPerlSpace(s[j+3]) {
-			k := j + 3
-			for k < len(s) && s[k] != ':' && s[k] != ' ' && (s[k] > '\r' || !isPerlSpace(s[k])) {
+		stop := &tokenStop
+		if j+3 < len(s) && s[j] == ']' && s[j+1] == ':' && s[j+2] == ' ' && !stop[s[j+3]] {
+			k := j + 4
+			for k < len(s) && !stop[s[k]] {
 				k++
 			}
 			return s[j+3 : k], j + 3
@@ -406,9 +426,9 @@ func firstColonToken(s []byte) ([]byte, int) {
 		}
 		s = s[i+2:]
 		base += i + 2
-		if s[0] != ':' && !isPerlSpace(s[0]) {
-			j := 0
-			for j < len(s) && s[j] != ':' && !isPerlSpace(s[j]) {
+		if !tokenStop[s[0]] {
+			j := 1
+			for j < len(s) && !tokenStop[s[j]] {
 				j++
 			}
 			return s[:j], base

@@ -61,15 +61,21 @@ func postfixCmd(rest []byte, compat bool) (cmd, qid []byte, msgAt int, ok bool) 
 		return scriptCmd(rest)
 	}
 	// The program name as pflogsumm delimits it: up to '[' or ':'.
-	i := 0
+	// "postfix" itself holds none of the bytes the loop looks for.
+	i := len("postfix")
 	slash := -1
-	for i < len(rest) && rest[i] != '[' && rest[i] != ':' {
-		if rest[i] == '/' {
-			if slash < 0 && !validInstance(rest[:i]) {
-				return nil, nil, 0, false
-			}
-			slash = i
+	stop := &nameStop
+	for {
+		for i < len(rest) && !stop[rest[i]] {
+			i++
 		}
+		if i >= len(rest) || rest[i] != '/' {
+			break
+		}
+		if slash < 0 && i != len("postfix") && !validInstance(rest[:i]) {
+			return nil, nil, 0, false
+		}
+		slash = i
 		i++
 	}
 	if slash < 0 {
@@ -92,6 +98,9 @@ func postfixCmd(rest []byte, compat bool) (cmd, qid []byte, msgAt int, ok bool) 
 }
 
 var bPostfix = []byte("postfix")
+
+// nameStop marks the bytes postfixCmd stops at in a program name.
+var nameStop = [256]bool{'[': true, ':': true, '/': true}
 
 // validInstance reports whether the first element of a program name is a
 // Postfix syslog_name: "postfix" or "postfix-<instance>".

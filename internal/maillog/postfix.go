@@ -455,7 +455,9 @@ func parseSASLFailure(e *Entry, body string) bool {
 		return false
 	}
 	e.Client = ep
-	e.SASLMethod = rest[len("SASL "):f]
+	if f >= len("SASL ") { // "SASL authentication failed" names no method
+		e.SASLMethod = rest[len("SASL "):f]
+	}
 	reason := strings.TrimPrefix(strings.TrimPrefix(rest[f+len(failed):], ":"), " ")
 	if k := strings.LastIndex(reason, ", sasl_username="); k >= 0 {
 		e.SASLUsername = reason[k+len(", sasl_username="):]
@@ -780,18 +782,6 @@ func parseWarningClient(e *Entry, body string) {
 			e.Client = ep
 		}
 	}
-}
-
-// skipQueueID returns msg without a leading "QUEUEID: ".
-func skipQueueID(msg []byte) []byte {
-	i := 0
-	for i < len(msg) && isWord(msg[i]) {
-		i++
-	}
-	if i > 0 && hasPrefix(msg[i:], ": ") && isQueueID(string(msg[:i])) {
-		return msg[i+2:]
-	}
-	return msg
 }
 
 func isAllDigits(b []byte) bool {

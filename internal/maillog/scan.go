@@ -58,21 +58,62 @@ const (
 	stBounced
 )
 
-type op struct {
+// rawOp is what scanLine reads from one line, as slices of the line (or
+// of scratch buffers); pack turns it into an op.
+type rawOp struct {
 	kind   opKind
 	act    actKind
 	extra  extraKind
 	status uint8
 	flag   bool
-	hour   uint8
-	day    int32 // yyyymmdd of the wall clock
-	num    float64
 	cmd    []byte
-	qid    qref
+	qid    []byte
 	a1, a2 []byte
 	reason []byte
 	ex     []byte
-	dove   *doveOp
+	num    float64
+}
+
+// op is one scanned line as the applying goroutine sees it: small and
+// free of pointers (the garbage collector never scans a chunk's ops), its
+// strings kept as spans of the chunk's data or arena.
+type op struct {
+	kind    opKind
+	act     actKind
+	extra   extraKind
+	status  uint8
+	flag    bool
+	qpacked bool
+	hour    uint8
+	day     int32 // yyyymmdd of the wall clock
+	dove    int32 // index+1 in the chunk's doves
+	num     float64
+	qkey    uint64
+	cmd     span
+	qid     span
+	a1, a2  span
+	reason  span
+	ex      span
+}
+
+// span locates bytes in a chunk: in its data, or (with arenaBit) in its
+// arena.
+type span struct{ off, n uint32 }
+
+const arenaBit = 1 << 31
+
+// lineSrc is what the spans of a run of ops point into.
+type lineSrc struct {
+	data, arena []byte
+	doves       []doveOp
+}
+
+func (l *lineSrc) bytes(s span) []byte {
+	if s.off&arenaBit != 0 {
+		o := s.off &^ arenaBit
+		return l.arena[o : o+s.n : o+s.n]
+	}
+	return l.data[s.off : s.off+s.n : s.off+s.n]
 }
 
 type doveOp struct {
@@ -89,30 +130,46 @@ type scanner struct {
 	refY, refMD int
 	loc         *time.Location
 	jbuf        []byte
+	gbuf, lbuf  []byte // gimmeDomain's and lowerDomainPart's results
+	out         lineSrc
 }
 
 func (a *Accumulator) scanner() *scanner {
 	return &scanner{compat: a.compat, refY: a.refY, refMD: a.refMD, loc: a.loc}
 }
 
-// scanLine reads one line into o, which must be zero, and, when the line
-// counts, its wall-clock time into st.
-func (sc *scanner) scanLine(line []byte, o *op, st *stamp) {
+// span returns where b is: in the data being scanned when it points
+// there, else in a copy appended to the arena.
+func (sc *scanner) span(b []byte) span {
+	if len(b) == 0 {
+		return span{}
+	}
+	base := sc.out.data
+	if off := cap(base) - cap(b); off >= 0 && off+len(b) <= len(base) && &base[off] == &b[0] {
+		return span{uint32(off), uint32(len(b))}
+	}
+	o := len(sc.out.arena)
+	sc.out.arena = append(sc.out.arena, b...)
+	return span{uint32(o) | arenaBit, uint32(len(b))}
+}
+
+// scanLine reads one line, which must lie in sc.out.data, into o, which
+// must be zero. It reports whether the line counts as Postfix or Dovecot
+// (and so has a time that moves the summary's first and last).
+func (sc *scanner) scanLine(line []byte, o *op) bool {
 	if len(line) > 0 && line[0] == '{' {
 		if sc.compat {
-			return
+			return false
 		}
-		a := Accumulator{loc: sc.loc, jbuf: sc.jbuf}
-		syn, ok := a.journalJSON(line)
-		sc.jbuf = a.jbuf
+		syn, ok := sc.journal(line)
 		if !ok {
-			return
+			return false
 		}
 		line = syn
 	}
 	var h header
 	if !parseHeader(line, &h) {
-		return
+		return false
 	}
 	rest := h.rest
 	hostless := h.hostless()
@@ -137,35 +194,90 @@ func (sc *scanner) scanLine(line []byte, o *op, st *stamp) {
 	if !isPostfix {
 		o.kind = opOther
 		if sc.compat {
-			return
+			return false
 		}
-		var t tag
-		if !parseTag(rest, &t) {
-			return
-		}
-		d := dovecotTag(t.name, t.msg, hostless)
-		if d == nil {
-			return
-		}
-		o.kind = opDovecot
-		sc.stamp(&h, st)
-		var e Entry
-		d.fill(&e, "")
-		o.dove = &doveOp{event: e.Event, status: e.Status, service: d.service, user: e.SASLUsername, ip: e.Client.IP}
-		return
+		return sc.dovecotLine(rest, hostless, o)
 	}
 	o.kind = opPostfix
-	sc.stamp(&h, st)
-	o.hour = uint8(st.hour % 24)
-	o.day = int32(st.year*10000 + st.mon*100 + st.day)
-	o.cmd, o.qid.id = cmd, qid
+	o.day, o.hour = sc.dayHour(&h)
+	// Not a composite literal: building one on the stack and copying it
+	// stalls on store forwarding, a third of this function's time.
+	var r rawOp
+	r.cmd, r.qid = cmd, qid
 	sc.msgAt = msgAt
-	sc.chain(rest, o)
-	switch o.act {
+	sc.chain(rest, &r)
+	switch r.act {
 	case actClient, actFromSize, actDelivery, actPickup:
-		o.qid = newQref(qid)
+		o.qkey, o.qpacked = qidKey(qid)
 	}
-	sc.extras(rest, msgAt, o)
+	sc.extras(rest, msgAt, &r)
+	o.act, o.extra, o.status, o.flag, o.num = r.act, r.extra, r.status, r.flag, r.num
+	o.cmd = sc.span(r.cmd)
+	o.qid = sc.span(r.qid)
+	o.a1 = sc.span(r.a1)
+	o.a2 = sc.span(r.a2)
+	o.reason = sc.span(r.reason)
+	o.ex = sc.span(r.ex)
+	return true
+}
+
+// journal turns a "journalctl -o json" record into a syslog line.
+func (sc *scanner) journal(line []byte) ([]byte, bool) {
+	a := Accumulator{loc: sc.loc, jbuf: sc.jbuf}
+	syn, ok := a.journalJSON(line)
+	sc.jbuf = a.jbuf
+	return syn, ok
+}
+
+// dovecotLine scans a line that is not Postfix's as Dovecot's. It is a
+// function of its own so that scanLine's frame stays small.
+func (sc *scanner) dovecotLine(rest []byte, hostless bool, o *op) bool {
+	var t tag
+	if !parseTag(rest, &t) {
+		return false
+	}
+	d := dovecotTag(t.name, t.msg, hostless)
+	if d == nil {
+		return false
+	}
+	o.kind = opDovecot
+	var e Entry
+	d.fill(&e, "")
+	sc.out.doves = append(sc.out.doves, doveOp{event: e.Event, status: e.Status, service: d.service, user: e.SASLUsername, ip: e.Client.IP})
+	o.dove = int32(len(sc.out.doves))
+	return true
+}
+
+// dayHour returns the line's wall-clock day (yyyymmdd) and hour.
+func (sc *scanner) dayHour(h *header) (int32, uint8) {
+	switch h.format {
+	case tsSyslog:
+		y := inferYear(sc.refY, sc.refMD, h.mon, h.day)
+		return int32(y*10000 + h.mon*100 + h.day), uint8(h.hour % 24)
+	case tsTAI64N:
+		var s stamp
+		sc.stamp(h, &s)
+		return int32(s.year*10000 + s.mon*100 + s.day), uint8(s.hour % 24)
+	}
+	return int32(h.year*10000 + h.mon*100 + h.day), uint8(h.hour % 24)
+}
+
+// stampOf returns the time of a line that scanLine counted.
+func (sc *scanner) stampOf(line []byte) stamp {
+	if len(line) > 0 && line[0] == '{' {
+		syn, ok := sc.journal(line)
+		if !ok {
+			return stamp{}
+		}
+		line = syn
+	}
+	var h header
+	if !parseHeader(line, &h) {
+		return stamp{}
+	}
+	var s stamp
+	sc.stamp(&h, &s)
+	return s
 }
 
 func (sc *scanner) stamp(h *header, s *stamp) {
@@ -182,8 +294,8 @@ func (sc *scanner) stamp(h *header, s *stamp) {
 
 // chain decides which branch of pflogsumm 1.1.5's if/elsif chain a line
 // takes and captures what that branch needs.
-func (sc *scanner) chain(rest []byte, o *op) {
-	cmd, qid := o.cmd, o.qid.id
+func (sc *scanner) chain(rest []byte, o *rawOp) {
+	cmd, qid := o.cmd, o.qid
 	if string(cmd) == "cleanup" {
 		if act, part, text, ok := cleanupReject(rest); ok {
 			o.act, o.a1, o.a2, o.reason = actCleanupReject, act, part, cleanupReason(text)
@@ -209,10 +321,16 @@ func (sc *scanner) chain(rest []byte, o *op) {
 	case "master":
 		return
 	case "smtpd", "postscreen":
+		// Both expressions below hold "]: \w+: ". Its ": " followed by
+		// a word character is at or after the first such ": ", which
+		// ended where the message starts (msgAt), so the second ": "
+		// lies in the message: without a ':' there, neither matches.
+		if m := sc.msgAt; m <= len(rest) && bytes.IndexByte(rest[m:], ':') < 0 {
+			return
+		}
 		if c, ok := smtpdClientFast(rest, sc.msgAt); ok {
 			o.act = actClient
-			var buf []byte
-			o.a1, o.flag = gimmeDomain(c, &buf)
+			o.a1, o.flag = gimmeDomain(c, &sc.gbuf)
 			return
 		}
 		if kind, ok := smtpdRejectKind(rest); ok {
@@ -225,13 +343,13 @@ func (sc *scanner) chain(rest []byte, o *op) {
 	addr, size, isFrom, isDelivery := fromSizeOrDelivery(rest, &d, !sc.compat)
 	if isFrom {
 		if len(addr) > 0 {
-			addr = lowerDomainPart(addr, nil)
+			addr = lowerDomainPart(addr, &sc.lbuf)
 		}
 		o.act, o.a1, o.a2 = actFromSize, addr, size
 		return
 	}
 	if isDelivery {
-		o.act, o.a1, o.a2 = actDelivery, lowerDomainPart(d.addr, nil), d.relay
+		o.act, o.a1, o.a2 = actDelivery, lowerDomainPart(d.addr, &sc.lbuf), d.relay
 		o.num = perlNum(d.delay)
 		switch string(d.status) {
 		case "sent":
@@ -258,13 +376,7 @@ var (
 
 // extras notes what pflogsumm does not count: connections, SASL failures,
 // postscreen verdicts, connection failures of the SMTP client.
-func (sc *scanner) extras(rest []byte, msgAt int, o *op) {
-	cmd := o.cmd
-	switch string(cmd) {
-	case "smtpd", "postscreen", "smtp", "lmtp":
-	default:
-		return
-	}
+func (sc *scanner) extras(rest []byte, msgAt int, o *rawOp) {
 	name := func() []byte {
 		n := 0
 		for n < len(rest) && rest[n] != '[' && rest[n] != ':' {
@@ -273,21 +385,35 @@ func (sc *scanner) extras(rest []byte, msgAt int, o *op) {
 		return rest[:n]
 	}
 	msg := rest[msgAt:]
-	switch string(cmd) {
+	if len(msg) == 0 {
+		return
+	}
+	switch string(o.cmd) {
 	case "smtpd":
-		switch {
-		case bytes.HasPrefix(msg, bConnectFrom):
-			o.extra, o.ex = exConnect, name()
-		case hasPrefix(msg, "lost connection after "):
-			o.extra = exLost
-		case hasPrefix(msg, "timeout after "):
-			o.extra = exTimeout
-		case hasPrefix(msg, "warning: "):
-			if ip, ok := saslFailureIP(msg[9:]); ok {
-				o.extra, o.ex = exSASL, ip
+		// The first byte tells the prefixes apart.
+		switch msg[0] {
+		case 'c':
+			if bytes.HasPrefix(msg, bConnectFrom) {
+				o.extra, o.ex = exConnect, name()
 			}
-		case (hasPrefix(msg, "Anonymous TLS") || hasPrefix(msg, "Trusted TLS") || hasPrefix(msg, "Untrusted TLS") || hasPrefix(msg, "Verified TLS")) && bytes.Contains(msg, bTLSEst):
-			o.extra = exTLS
+		case 'l':
+			if hasPrefix(msg, "lost connection after ") {
+				o.extra = exLost
+			}
+		case 't':
+			if hasPrefix(msg, "timeout after ") {
+				o.extra = exTimeout
+			}
+		case 'w':
+			if hasPrefix(msg, "warning: ") {
+				if ip, ok := saslFailureIP(msg[9:]); ok {
+					o.extra, o.ex = exSASL, ip
+				}
+			}
+		case 'A', 'T', 'U', 'V':
+			if (hasPrefix(msg, "Anonymous TLS") || hasPrefix(msg, "Trusted TLS") || hasPrefix(msg, "Untrusted TLS") || hasPrefix(msg, "Verified TLS")) && bytes.Contains(msg, bTLSEst) {
+				o.extra = exTLS
+			}
 		}
 	case "postscreen":
 		switch {
@@ -297,11 +423,11 @@ func (sc *scanner) extras(rest []byte, msgAt int, o *op) {
 			o.extra = exPSPass
 		default:
 			if v := postscreenViolation(msg); v != "" {
-				o.extra, o.ex = exPSViolation, []byte(v)
+				o.extra, o.ex = exPSViolation, msg[:len(v)]
 			}
 		}
 	case "smtp", "lmtp":
-		if q := skipQueueID(msg); hasPrefix(q, "connect to ") {
+		if q, ok := connectTo(msg); ok {
 			if i := bytes.Index(q, colonSpace); i > 0 {
 				r := q[i+2:]
 				if j := bytes.Index(r, colonSpace); j >= 0 && isAllDigits(r[:j]) {
@@ -313,22 +439,40 @@ func (sc *scanner) extras(rest []byte, msgAt int, o *op) {
 	}
 }
 
+// connectTo returns msg without a leading "QUEUEID: " when what is left
+// starts with "connect to ".
+func connectTo(msg []byte) ([]byte, bool) {
+	if hasPrefix(msg, "connect to ") {
+		return msg, true
+	}
+	i := 0
+	for i < len(msg) && isWord(msg[i]) {
+		i++
+	}
+	if i > 0 && hasPrefix(msg[i:], ": connect to ") && isQueueID(string(msg[:i])) {
+		return msg[i+2:], true
+	}
+	return nil, false
+}
+
 // AddLine counts one line (without its newline). It never fails: lines it
 // cannot read are counted in Lines.Unparsed.
 func (a *Accumulator) AddLine(line []byte) {
 	if a.sc == nil {
 		a.sc = a.scanner()
 	}
+	sc := a.sc
+	sc.out = lineSrc{data: line, arena: sc.out.arena[:0], doves: sc.out.doves[:0]}
 	var o op
-	var st stamp
-	a.sc.scanLine(line, &o, &st)
-	a.apply(&o)
-	if st.set {
+	if sc.scanLine(line, &o) {
+		st := sc.stampOf(line)
 		if !a.first.set {
 			a.first = st
 		}
 		a.last = st
 	}
+	a.apply(&sc.out, &o)
+	sc.out.data = nil
 }
 
 func (a *Accumulator) dayTraffic(day int32) *Traffic {
@@ -344,8 +488,8 @@ func (a *Accumulator) dayTraffic(day int32) *Traffic {
 	return d
 }
 
-// apply folds one scanned line into the counters.
-func (a *Accumulator) apply(o *op) {
+// apply folds one scanned line into the counters; src holds its bytes.
+func (a *Accumulator) apply(src *lineSrc, o *op) {
 	a.lines.Total++
 	switch o.kind {
 	case opUnparsed:
@@ -356,17 +500,17 @@ func (a *Accumulator) apply(o *op) {
 		return
 	case opDovecot:
 		a.lines.Dovecot++
-		a.applyDovecot(o.dove)
+		a.applyDovecot(&src.doves[o.dove-1])
 		return
 	}
 	a.lines.Postfix++
 	t := &a.t
 	hr := &a.perHour[o.hour]
 	day := a.dayTraffic(o.day)
-	qid := o.qid
 	switch o.act {
 	case actCleanupReject:
-		switch string(o.a1) {
+		a1 := src.bytes(o.a1)
+		switch string(a1) {
 		case "reject", "milter-reject":
 			t.Rejected++
 		case "warning":
@@ -379,22 +523,23 @@ func (a *Accumulator) apply(o *op) {
 		hr.Rejected++
 		day.Rejected++
 		action := "reject"
-		switch string(o.a1) {
+		switch string(a1) {
 		case "warning":
 			action = "reject_warning"
 		case "hold", "discard":
-			action = string(o.a1)
+			action = string(a1)
 		}
-		a.rejects[rejKey{action, "cleanup", a.intern(o.a2), a.intern(o.reason)}]++
+		a.rejects[rejKey{action, "cleanup", a.intern(src.bytes(o.a2)), a.intern(src.bytes(o.reason))}]++
 	case actWarning:
-		a.warnings[reasonKey{a.intern(o.cmd), a.intern(o.reason)}]++
+		a.warnings[reasonKey{a.intern(src.bytes(o.cmd)), a.intern(src.bytes(o.reason))}]++
 	case actFatal:
-		a.fatals[reasonKey{a.intern(o.cmd), a.intern(o.reason)}]++
+		a.fatals[reasonKey{a.intern(src.bytes(o.cmd)), a.intern(src.bytes(o.reason))}]++
 	case actPanic:
-		a.panics[reasonKey{a.intern(o.cmd), a.intern(o.reason)}]++
+		a.panics[reasonKey{a.intern(src.bytes(o.cmd)), a.intern(src.bytes(o.reason))}]++
 	case actReject:
 		// pflogsumm's proc_smtpd_reject: it always counts.
-		switch string(o.a1) {
+		a1 := src.bytes(o.a1)
+		switch string(a1) {
 		case "reject":
 			t.Rejected++
 		case "reject_warning":
@@ -406,33 +551,31 @@ func (a *Accumulator) apply(o *op) {
 		}
 		hr.Rejected++
 		day.Rejected++
-		a.rejects[rejKey{a.intern(o.a1), a.intern(o.cmd), a.intern(o.a2), a.intern(o.reason)}]++
+		a.rejects[rejKey{a.intern(a1), a.intern(src.bytes(o.cmd)), a.intern(src.bytes(o.a2)), a.intern(src.bytes(o.reason))}]++
 	case actClient:
 		hr.Received++
 		day.Received++
 		t.Received++
-		v := ""
+		var v []byte
 		if o.flag {
-			// Not interned: with "unknown[ip]" clients this is the
-			// address, different for nearly every message.
-			v = string(o.a1)
+			v = src.bytes(o.a1)
 		}
-		m := a.q.get(qid)
-		m.rcvd, m.rcvdSet = v, true
+		a.q.setRcvd(a.q.get(a.qref(src, o)), v)
 	case actFromSize:
-		a.applyFromSize(o)
+		a.applyFromSize(src, o)
 	case actDelivery:
-		a.applyDelivery(o, hr, day)
+		a.applyDelivery(src, o, hr, day)
 	case actPickup:
 		hr.Received++
 		day.Received++
 		t.Received++
-		m := a.q.get(qid)
-		m.rcvd, m.rcvdSet = "pickup", true
+		m := a.q.get(a.qref(src, o))
+		m.rcvd, m.rcvdSet = rcvdPickup, true
 	}
 	switch o.extra {
+	case exNone:
 	case exConnect:
-		a.conns[a.intern(o.ex)]++
+		a.conns.add(src.bytes(o.ex))
 	case exLost:
 		a.smtp.LostConnections++
 	case exTimeout:
@@ -441,35 +584,40 @@ func (a *Accumulator) apply(o *op) {
 		a.smtp.TLSConnections++
 	case exSASL:
 		a.smtp.SASLFailures++
-		a.saslByIP[a.intern(o.ex)]++
+		a.saslByIP.add(src.bytes(o.ex))
 	case exPSConnect:
 		a.smtp.Postscreen.Connections++
-		a.conns[a.intern(o.ex)]++
+		a.conns.add(src.bytes(o.ex))
 	case exPSPass:
 		a.smtp.Postscreen.Passed++
 	case exPSViolation:
-		a.psViol[a.intern(o.ex)]++
+		a.psViol.add(src.bytes(o.ex))
 	case exConnFail:
-		a.connFail[reasonKey{"", a.intern(o.ex)}]++
+		a.connFail[reasonKey{"", a.intern(src.bytes(o.ex))}]++
 	}
 }
 
-func (a *Accumulator) applyFromSize(o *op) {
+func (a *Accumulator) qref(src *lineSrc, o *op) qref {
+	if o.qpacked {
+		return qref{key: o.qkey, packed: true}
+	}
+	return qref{id: src.bytes(o.qid)}
+}
+
+func (a *Accumulator) applyFromSize(src *lineSrc, o *op) {
 	t := &a.t
-	qid := o.qid
-	m := a.q.get(qid)
+	m := a.q.get(a.qref(src, o))
 	if m.sizeSet && m.truthy {
 		return // pflogsumm: "avoid double-counting!"
 	}
-	addr := o.a1 // lower-cased after the '@' by the scanner
+	addr := src.bytes(o.a1) // lower-cased after the '@' by the scanner
 	if len(addr) == 0 {
 		addr = bFromEmpty
 	}
-	size := o.a2
+	size := src.bytes(o.a2)
 	n := perlInt(size)
 	m.size, m.sizeSet, m.truthy = n, true, !(len(size) == 1 && size[0] == '0')
-	dom := m.rcvd
-	if !m.rcvdSet || dom == "" || dom == "0" {
+	if !m.rcvdSet || a.q.rcvdFalsy(m) {
 		return
 	}
 	// The sender's domain, else the client's (or, for pickup, the
@@ -477,10 +625,10 @@ func (a *Accumulator) applyFromSize(o *op) {
 	var domAddr []byte
 	if at := bytes.IndexByte(addr, '@'); at > 0 && at+1 < len(addr) {
 		domAddr = addr[at+1:]
-	} else if dom == "pickup" {
+	} else if m.rcvd == rcvdPickup {
 		domAddr = addr
 	} else {
-		domAddr = append(a.buf2[:0], dom...)
+		domAddr = a.q.appendRcvd(a.buf2[:0], m)
 		a.buf2 = domAddr
 	}
 	ds := a.sendDoms[string(domAddr)]
@@ -500,15 +648,14 @@ func (a *Accumulator) applyFromSize(o *op) {
 	us.count++
 	us.bytes += n
 	t.BytesReceived += n
-	m.rcvd, m.rcvdSet = "", false
+	m.rcvd, m.rcvdSet = 0, false
 }
 
 var bFromEmpty = []byte("from=<>")
 
-func (a *Accumulator) applyDelivery(o *op, hr, day *Traffic) {
+func (a *Accumulator) applyDelivery(src *lineSrc, o *op, hr, day *Traffic) {
 	t := &a.t
-	qid := o.qid
-	addr := o.a1
+	addr := src.bytes(o.a1)
 	domAddr := addr
 	if at := bytes.IndexByte(addr, '@'); at > 0 {
 		domAddr = addr[at+1:]
@@ -543,17 +690,17 @@ func (a *Accumulator) applyDelivery(o *op, hr, day *Traffic) {
 		hr.Delivered++
 		day.Delivered++
 		t.Delivered++
-		if m := a.q.get(qid); m.sizeSet && m.truthy {
+		if m := a.q.find(a.qref(src, o)); m != nil && m.sizeSet && m.truthy {
 			ds.bytes += m.size
 			us.bytes += m.size
 			t.BytesDelivered += m.size
 		}
 	case stDeferred:
-		a.deferrals[reasonKey{a.intern(o.cmd), a.intern(o.reason)}]++
+		a.deferrals[reasonKey{a.intern(src.bytes(o.cmd)), a.intern(src.bytes(o.reason))}]++
 		hr.Deferred++
 		day.Deferred++
 		t.Deferrals++
-		if m := a.q.get(qid); !m.deferred {
+		if m := a.q.get(a.qref(src, o)); !m.deferred {
 			m.deferred = true
 			t.Deferred++
 		}
@@ -567,7 +714,7 @@ func (a *Accumulator) applyDelivery(o *op, hr, day *Traffic) {
 			ds.delayMax, ds.hasMax = delay, true
 		}
 	case stBounced:
-		a.bounces[reasonKey{a.intern(o.a2), a.intern(o.reason)}]++
+		a.bounces[reasonKey{a.intern(src.bytes(o.a2)), a.intern(src.bytes(o.reason))}]++
 		hr.Bounced++
 		day.Bounced++
 		t.Bounced++
@@ -578,14 +725,14 @@ func (a *Accumulator) applyDovecot(d *doveOp) {
 	switch d.event {
 	case EventLogin:
 		a.dove.Logins++
-		a.doveLogins[a.intern([]byte(d.service))]++
+		a.doveLogins.addString(d.service)
 	case EventAuthFailure:
 		a.dove.LoginFailures++
 		if d.user != "" {
-			a.doveUser[a.intern([]byte(d.user))]++
+			a.doveUser.addString(d.user)
 		}
 		if d.ip != "" {
-			a.doveIP[a.intern([]byte(d.ip))]++
+			a.doveIP.addString(d.ip)
 		}
 	case EventLoginAborted:
 		a.dove.AbortedLogins++
@@ -596,4 +743,26 @@ func (a *Accumulator) applyDovecot(d *doveOp) {
 			a.dove.DeliveryFailures++
 		}
 	}
+}
+
+// counts counts occurrences of names. Its values are pointers so that a
+// name already present is counted without converting it to a string.
+type counts map[string]*int64
+
+func (c counts) add(b []byte) {
+	if p := c[string(b)]; p != nil {
+		*p++
+		return
+	}
+	n := int64(1)
+	c[string(b)] = &n
+}
+
+func (c counts) addString(s string) {
+	if p := c[s]; p != nil {
+		*p++
+		return
+	}
+	n := int64(1)
+	c[s] = &n
 }

@@ -204,15 +204,15 @@ type Accumulator struct {
 	deferrals, bounces, warnings, fatals, panics map[reasonKey]int64
 	rejects                                      map[rejKey]int64
 
-	conns      map[string]int64
+	conns      counts
 	smtp       SMTPStats
-	saslByIP   map[string]int64
-	psViol     map[string]int64
+	saslByIP   counts
+	psViol     counts
 	connFail   map[reasonKey]int64
 	dove       DovecotStats
-	doveLogins map[string]int64
-	doveUser   map[string]int64
-	doveIP     map[string]int64
+	doveLogins counts
+	doveUser   counts
+	doveIP     counts
 
 	strs map[string]string // interned small strings
 
@@ -223,7 +223,6 @@ type Accumulator struct {
 	lastDayT *Traffic
 
 	buf, buf2, jbuf []byte
-	de              delivery
 }
 
 // stamp is a wall-clock time kept as numbers until the end.
@@ -252,13 +251,13 @@ func NewAccumulator(opts Options) *Accumulator {
 		fatals:     make(map[reasonKey]int64),
 		panics:     make(map[reasonKey]int64),
 		rejects:    make(map[rejKey]int64),
-		conns:      make(map[string]int64),
-		saslByIP:   make(map[string]int64),
-		psViol:     make(map[string]int64),
+		conns:      make(counts),
+		saslByIP:   make(counts),
+		psViol:     make(counts),
 		connFail:   make(map[reasonKey]int64),
-		doveLogins: make(map[string]int64),
-		doveUser:   make(map[string]int64),
-		doveIP:     make(map[string]int64),
+		doveLogins: make(counts),
+		doveUser:   make(counts),
+		doveIP:     make(counts),
 		strs:       make(map[string]string),
 	}
 	if a.loc == nil {
@@ -446,10 +445,10 @@ func reasonList(m map[reasonKey]int64) []Reason {
 	return out
 }
 
-func countList(m map[string]int64) []Count {
+func countList(m counts) []Count {
 	out := make([]Count, 0, len(m))
 	for k, v := range m {
-		out = append(out, Count{k, v})
+		out = append(out, Count{k, *v})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Count != out[j].Count {
