@@ -16,8 +16,9 @@
 // MIME limits. A decompression bomb is an error (ErrBomb), not an outage.
 //
 // Not supported: other archive formats (tar, 7z, rar), bzip2/xz/zstd,
-// encrypted zip entries, S/MIME or PGP-protected messages, mbox files with
-// more than one message (the first is read), and TNEF (winmail.dat).
+// encrypted zip entries, S/MIME or PGP-protected messages, and TNEF
+// (winmail.dat). Decode reads one blob; an mbox of several messages is
+// split by Walk (source.go) before each message reaches Decode.
 package ingest
 
 import (

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkImport measures storing aggregate report records (parsing
+// excluded; see ingest's BenchmarkImport for the whole path).
+func BenchmarkImport(b *testing.B) {
+	for _, c := range []struct {
+		name             string
+		reports, records int
+	}{
+		{"1x26000", 1, 26000},
+		{"200x50", 200, 50},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			reps := make([]*testReport, c.reports)
+			for i := range reps {
+				reps[i] = synthetic(fmt.Sprintf("bench-%d", i), c.records)
+			}
+			var total int
+			var elapsed time.Duration
+			for range b.N {
+				b.StopTimer()
+				db := openTest(b)
+				b.StartTimer()
+				start := time.Now()
+				for _, r := range reps {
+					if _, err := db.SaveDMARC(ctx, r.meta, r.Report); err != nil {
+						b.Fatal(err)
+					}
+					total += len(r.Records)
+				}
+				elapsed += time.Since(start)
+			}
+			b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+		})
+	}
+}

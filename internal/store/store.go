@@ -1,0 +1,310 @@
+// Package store keeps the reports mxray reads — DMARC aggregate reports
+// (RFC 9990, RFC 7489 Appendix C), SMTP TLS reports (RFC 8460), failure
+// reports (RFC 5965, RFC 6591, RFC 9991) and bounces (RFC 3464) — in an SQL
+// database, with a quarantine for what could not be parsed, and answers the
+// summaries that `mxray reports` shows.
+//
+// The database is an embedded SQLite file (modernc.org/sqlite, pure Go) in
+// the data directory. The schema is created by versioned migrations: the
+// numbered SQL files under migrations/, embedded in the binary and recorded
+// in schema_migrations. The SQL is kept portable (BIGINT/TEXT columns, Unix
+// seconds, JSON arrays in TEXT, INSERT … ON CONFLICT DO NOTHING RETURNING)
+// so that a PostgreSQL backend can run the same migrations with its own two
+// dialect tokens ({{ID}}, {{BLOB}}) and its own placeholder syntax.
+//
+// A report is stored whole or not at all: one transaction per report. A
+// report already held — same kind, reporter and report id, or the same
+// content — is a duplicate: nothing is written and Saved.Duplicate is set.
+//
+// Not supported yet: PostgreSQL (--db), deleting or expiring reports, and
+// schema downgrades.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalid: the report holds a value the store cannot keep (a count
+	// beyond 2^63-1, for one). The report is not stored; the caller
+	// quarantines it.
+	ErrInvalid = errors.New("store: value cannot be stored")
+	// ErrNotFound: no report or quarantine item with that id.
+	ErrNotFound = errors.New("store: not found")
+	// ErrSchema: the database was written by a newer mxray.
+	ErrSchema = errors.New("store: database schema is newer than this mxray")
+)
+
+// FileName is the database file in the data directory.
+const FileName = "mxray.db"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// dialect holds what differs between SQL engines in the migrations.
+type dialect struct {
+	name   string
+	tokens map[string]string
+}
+
+var sqliteDialect = dialect{name: "sqlite", tokens: map[string]string{
+	"{{ID}}":   "INTEGER PRIMARY KEY", // the rowid: assigned by SQLite, 64-bit
+	"{{BLOB}}": "BLOB",
+	// A key that is also a reference: as the rowid, SQLite needs no
+	// separate index for it.
+	"{{REF_PK}}": "INTEGER NOT NULL PRIMARY KEY",
+	// Rows kept in their primary key's b-tree: one b-tree insert per row
+	// instead of two.
+	"{{WITHOUT_ROWID}}": " WITHOUT ROWID",
+}}
+
+// DB is a report store.
+type DB struct {
+	db      *sql.DB
+	path    string
+	dialect dialect
+	now     func() time.Time
+
+	insReport, findDup *sql.Stmt
+	insDMARC           *sql.Stmt
+	insRecords         []*sql.Stmt // one per recordBatches size
+	seen               *sql.Stmt
+}
+
+// recordBatches are the numbers of records written by one INSERT, largest
+// first: a statement per row costs more in the driver than SQLite spends
+// storing the row, so records go 64 at a time and the rest in the fewest
+// statements.
+var recordBatches = []int{64, 16, 4, 1}
+
+const recordBatch = 64 // the largest
+
+// Options tune Open. The zero value is fine.
+type Options struct {
+	// Now stamps the migrations applied (diag.Env.Clock in mxray);
+	// time.Now when nil.
+	Now func() time.Time
+}
+
+// Open opens (creating it if needed) the SQLite database in the data
+// directory dir, creating dir with mode 0700 if it is missing, and brings
+// its schema up to date.
+func Open(ctx context.Context, dir string, opt Options) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
+	}
+	return OpenFile(ctx, filepath.Join(dir, FileName), opt)
+}
+
+// OpenFile opens the SQLite database file path.
+func OpenFile(ctx context.Context, path string, opt Options) (*DB, error) {
+	q := url.Values{}
+	// WAL lets summaries read while an import writes; synchronous=NORMAL
+	// is durable across application crashes and only loses the last
+	// transactions on power loss, which a re-import repairs (duplicates
+	// are skipped).
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)", "cache_size(-16000)"} {
+		q.Add("_pragma", p)
+	}
+	// Writers take the lock when they begin, so that two importers wait
+	// for each other instead of failing with SQLITE_BUSY mid-transaction.
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	s := &DB{db: db, path: path, dialect: sqliteDialect, now: opt.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *DB) Path() string { return s.path }
+
+// Close closes the database.
+func (s *DB) Close() error { return s.db.Close() }
+
+// Migration is one schema version.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the embedded migrations in order, with the dialect's
+// tokens replaced.
+func (s *DB) Migrations() ([]Migration, error) { return loadMigrations(s.dialect) }
+
+func loadMigrations(d dialect) ([]Migration, error) {
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []Migration
+	for _, f := range files {
+		base := filepath.Base(f)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("store: migration %s is not named NNNN_name.sql", base)
+		}
+		b, err := migrations.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		text := string(b)
+		for k, v := range d.tokens {
+			text = strings.ReplaceAll(text, k, v)
+		}
+		out = append(out, Migration{Version: v, Name: base, SQL: text})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("store: two migrations numbered %d", out[i].Version)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies the migrations not yet recorded in schema_migrations,
+// each in its own transaction.
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at BIGINT  NOT NULL)`); err != nil {
+		return fmt.Errorf("store: %s: %w", s.path, err)
+	}
+	var have sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	all, err := s.Migrations()
+	if err != nil {
+		return err
+	}
+	if n := len(all); n > 0 && have.Int64 > int64(all[n-1].Version) {
+		return fmt.Errorf("%w: %s is at version %d, this mxray knows up to %d", ErrSchema, s.path, have.Int64, all[n-1].Version)
+	}
+	for _, m := range all {
+		if int64(m.Version) <= have.Int64 {
+			continue
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.Version, m.Name, s.now().Unix()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Version returns the schema version of the database.
+func (s *DB) Version(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}
+
+func (s *DB) prepare(ctx context.Context) error {
+	prep := func(dst **sql.Stmt, q string) error {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("store: preparing %q: %w", strings.Fields(q)[0:3], err)
+		}
+		*dst = st
+		return nil
+	}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?,", recordCols), ",") + ")"
+	s.insRecords = make([]*sql.Stmt, len(recordBatches))
+	for i, n := range recordBatches {
+		rows := strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+		if err := prep(&s.insRecords[i], `INSERT INTO dmarc_records (`+recordColumns+`) VALUES `+rows); err != nil {
+			return err
+		}
+	}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&s.insReport, `INSERT INTO reports (kind, reporter, report_id, domain, date_begin, date_end, source, message_id, content_hash, imported_at, warnings)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`},
+		{&s.findDup, `SELECT id FROM reports WHERE content_hash = ? OR (kind = ? AND reporter = ? AND report_id = ?) ORDER BY id LIMIT 1`},
+		{&s.insDMARC, `INSERT INTO dmarc_reports (report, version, org_name, email, extra_contact, generator, errors,
+			adkim, aspf, p, sp, np, pct, fo, testing, discovery, psd, records, messages)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.seen, `SELECT id FROM reports WHERE content_hash = ?`},
+	} {
+		if err := prep(p.dst, p.q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const (
+	recordColumns = `report, seq, source_ip, msg_count, disposition, dkim, spf, reasons, header_from, envelope_from, envelope_to, dkim_auth, spf_auth`
+	recordCols    = 13
+)
+
+// Hash returns the content hash the store uses for a payload: SHA-256,
+// lower-case hex.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Seen returns the id of the report stored with this content hash, or 0,
+// so that an importer can skip parsing what it already holds.
+func (s *DB) Seen(ctx context.Context, hash string) (int64, error) {
+	var id int64
+	err := s.seen.QueryRowContext(ctx, hash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	return id, nil
+}
