@@ -82,6 +82,32 @@ func TestLabPostfixParity(t *testing.T) {
 	if def := summarizeFile(t, pf.LogFile, false); def != got {
 		t.Errorf("default mode differs from pflogsumm mode on a plain Postfix log:\n%+v\n%+v", def, got)
 	}
+	// Trace the bounced message: its life ends in a bounce, and the
+	// non-delivery notification Postfix generated is followed under its
+	// own queue id.
+	f, err := Open(pf.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := Trace(ctx, "b@bounce.test", Options{Reference: parityRef}, time.Time{}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bounced, notice *TracedMessage
+	for i := range tr.Messages {
+		m := &tr.Messages[i]
+		switch {
+		case m.Matched && m.Outcome == OutcomeBounced:
+			bounced = m
+		case !m.Matched && m.FollowedFrom != nil:
+			notice = m
+		}
+	}
+	if bounced == nil || notice == nil || notice.QueueID == bounced.QueueID || notice.From == nil || *notice.From != "" {
+		t.Errorf("trace of the bounced message: want it bounced and its notification (from <>) followed under another queue id; got %+v", tr)
+	}
+
 	// The traffic really happened.
 	if got.Received < 4 || got.Delivered < 2 || got.Rejected != 1 || got.Bounced < 1 || got.Deferred < 1 {
 		t.Errorf("totals %+v: want ≥4 received, ≥2 delivered, 1 rejected, ≥1 bounced, ≥1 deferred", got)
