@@ -52,12 +52,19 @@ func reportsContext(cmd *cobra.Command, a *app) context.Context {
 	return cmd.Root().Context()
 }
 
-// reportsOpen opens the report store in --data.
+// reportsOpen opens the report store: the PostgreSQL database of --db
+// (or db in the config), else the SQLite file in --data.
 func reportsOpen(ctx context.Context, a *app) (*store.DB, error) {
+	var db *store.DB
+	var err error
 	if a.opts.DB != "" {
-		return nil, diag.Usagef("--db: only the SQLite file in --data is supported so far")
+		db, err = store.OpenPostgres(ctx, a.opts.DB, store.Options{Now: a.env.Clock})
+		if errors.Is(err, store.ErrURL) {
+			return nil, diag.Usagef("--db: %v", err)
+		}
+	} else {
+		db, err = store.Open(ctx, a.opts.Data, store.Options{Now: a.env.Clock})
 	}
-	db, err := store.Open(ctx, a.opts.Data, store.Options{Now: a.env.Clock})
 	if err != nil {
 		return nil, diag.Uncheckedf("%v", err)
 	}

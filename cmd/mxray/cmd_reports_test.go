@@ -342,7 +342,7 @@ func TestReportsImportExitCodes(t *testing.T) {
 	if _, errOut, code := cli(t, "reports", "import", "--data", data); code != 2 || !strings.Contains(errOut, "requires at least 1 arg") {
 		t.Errorf("no path: exit %d %s", code, errOut)
 	}
-	if _, errOut, code := cli(t, "reports", "import", "--data", data, "--db", "postgres://x", good); code != 2 || !strings.Contains(errOut, "--db") {
+	if _, errOut, code := cli(t, "reports", "import", "--data", data, "--db", "mysql://x", good); code != 2 || !strings.Contains(errOut, "--db") {
 		t.Errorf("--db: exit %d %s", code, errOut)
 	}
 	if _, _, code := cli(t, "reports", "show", "--data", data, "99"); code != 2 {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -225,7 +226,7 @@ func (s *DB) dmarcDetail(ctx context.Context, id int64, maxRecords int) (*DMARCR
 	if err := s.db.QueryRowContext(ctx, `SELECT domain FROM reports WHERE id = ?`, id).Scan(&p.Domain); err != nil {
 		return nil, err
 	}
-	limit := int64(-1)
+	limit := int64(math.MaxInt64) // LIMIT -1 is SQLite's "all", an error on PostgreSQL
 	if maxRecords > 0 {
 		limit = int64(maxRecords)
 	}

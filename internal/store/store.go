@@ -4,20 +4,51 @@
 // database, with a quarantine for what could not be parsed, and answers the
 // summaries that `mxray reports` shows.
 //
-// The database is an embedded SQLite file (modernc.org/sqlite, pure Go) in
-// the data directory. The schema is created by versioned migrations: the
-// numbered SQL files under migrations/, embedded in the binary and recorded
-// in schema_migrations. The SQL is kept portable (BIGINT/TEXT columns, Unix
-// seconds, JSON arrays in TEXT, INSERT … ON CONFLICT DO NOTHING RETURNING)
-// so that a PostgreSQL backend can run the same migrations with its own two
-// dialect tokens ({{ID}}, {{BLOB}}) and its own placeholder syntax.
+// Two engines run the same code: an embedded SQLite file
+// (modernc.org/sqlite, pure Go) in the data directory by default (Open),
+// and PostgreSQL (OpenPostgres, `--db postgres://…`) through pgx. The
+// schema is created by versioned migrations: the numbered SQL files under
+// migrations/ (NNNN_name.sql), embedded in the binary and recorded in
+// schema_migrations. Every migration not yet recorded is applied, in
+// order, each in its own transaction; on PostgreSQL under an advisory
+// lock, so that several mxray processes opening one database apply it
+// once. Numbers are allotted in ranges (reports 0001–0009, IMAP fetch
+// 0010–0019, server, tokens and alerts 0020–0039) and may arrive out of
+// order.
+//
+// The portable subset, which migrations and queries keep to:
+//   - Types: BIGINT and INTEGER, TEXT, and the tokens {{ID}} (a 64-bit
+//     key the engine assigns; read it back with RETURNING id, never
+//     LastInsertId), {{BLOB}} (bytes), {{REF_PK}} (a BIGINT primary key
+//     that references another table) and {{WITHOUT_ROWID}} after a
+//     table's closing parenthesis (SQLite's clustered tables). Times are
+//     Unix seconds in BIGINT; lists are JSON arrays in TEXT; no booleans
+//     (0/1 INTEGER), no dates, no JSON operators.
+//   - Statements: CREATE TABLE/INDEX, named CONSTRAINT … UNIQUE, REFERENCES
+//     … ON DELETE CASCADE, INSERT … ON CONFLICT DO NOTHING RETURNING,
+//     UPDATE, DELETE, standard aggregates, CASE, LIMIT. Not: AUTOINCREMENT,
+//     INSERT OR …, REPLACE, PRAGMA, IFNULL, GLOB, SQLite's date functions,
+//     ALTER TABLE beyond ADD COLUMN.
+//   - Queries write ? placeholders (bound to $1, $2, … on PostgreSQL,
+//     outside quotes and -- comments; so no PostgreSQL ? operators and no
+//     /* */ comments) and go through the DB's handle, which does that.
+//     Text in ORDER BY is followed by {{BINARY}}, so that both engines
+//     sort it byte by byte whatever the PostgreSQL database's collation.
+//   - Text arguments have NUL and invalid UTF-8 replaced by U+FFFD on
+//     both engines (PostgreSQL's TEXT refuses them); bytes go in {{BLOB}}.
+//   - SUM of a BIGINT is NUMERIC on PostgreSQL; scan it into an int64.
+//
+// Every test of the package runs on both engines (forEachEngine), the
+// PostgreSQL one on a real server the test starts (internal/lab), so a
+// migration that does not run on PostgreSQL fails the tests.
 //
 // A report is stored whole or not at all: one transaction per report. A
 // report already held — same kind, reporter and report id, or the same
 // content — is a duplicate: nothing is written and Saved.Duplicate is set.
 //
-// Not supported yet: PostgreSQL (--db), deleting or expiring reports, and
-// schema downgrades.
+// Not supported yet: deleting or expiring reports, schema downgrades,
+// PostgreSQL's COPY for bulk records (records go 64 to an INSERT on both
+// engines), and other engines (MySQL).
 package store
 
 import (
@@ -58,34 +89,17 @@ const FileName = "mxray.db"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// dialect holds what differs between SQL engines in the migrations.
-type dialect struct {
-	name   string
-	tokens map[string]string
-}
-
-var sqliteDialect = dialect{name: "sqlite", tokens: map[string]string{
-	"{{ID}}":   "INTEGER PRIMARY KEY", // the rowid: assigned by SQLite, 64-bit
-	"{{BLOB}}": "BLOB",
-	// A key that is also a reference: as the rowid, SQLite needs no
-	// separate index for it.
-	"{{REF_PK}}": "INTEGER NOT NULL PRIMARY KEY",
-	// Rows kept in their primary key's b-tree: one b-tree insert per row
-	// instead of two.
-	"{{WITHOUT_ROWID}}": " WITHOUT ROWID",
-}}
-
 // DB is a report store.
 type DB struct {
-	db      *sql.DB
-	path    string
-	dialect dialect
+	db      sqlDB
+	path    string // the SQLite file, or the PostgreSQL URL without its password
+	dialect *dialect
 	now     func() time.Time
 
-	insReport, findDup *sql.Stmt
-	insDMARC           *sql.Stmt
-	insRecords         []*sql.Stmt // one per recordBatches size
-	seen               *sql.Stmt
+	insReport, findDup *sqlStmt
+	insDMARC           *sqlStmt
+	insRecords         []*sqlStmt // one per recordBatches size
+	seen               *sqlStmt
 }
 
 // recordBatches are the numbers of records written by one INSERT, largest
@@ -132,7 +146,11 @@ func OpenFile(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	s := &DB{db: db, path: path, dialect: sqliteDialect, now: opt.Now}
+	return open(ctx, db, path, sqliteDialect, opt)
+}
+
+func open(ctx context.Context, db *sql.DB, where string, d *dialect, opt Options) (*DB, error) {
+	s := &DB{db: sqlDB{DB: db, d: d}, path: where, dialect: d, now: opt.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -147,7 +165,8 @@ func OpenFile(ctx context.Context, path string, opt Options) (*DB, error) {
 	return s, nil
 }
 
-// Path returns the database file's path.
+// Path returns the database file's path, or the PostgreSQL URL without
+// its password.
 func (s *DB) Path() string { return s.path }
 
 // Close closes the database.
@@ -164,7 +183,7 @@ type Migration struct {
 // tokens replaced.
 func (s *DB) Migrations() ([]Migration, error) { return loadMigrations(s.dialect) }
 
-func loadMigrations(d dialect) ([]Migration, error) {
+func loadMigrations(d *dialect) ([]Migration, error) {
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return nil, err
@@ -196,40 +215,75 @@ func loadMigrations(d dialect) ([]Migration, error) {
 	return out, nil
 }
 
+// migrateLock is the PostgreSQL advisory lock key held while migrating,
+// so that several mxray processes opening one database apply each
+// migration once.
+const migrateLock = 0x6d78726179 // "mxray"
+
 // migrate applies the migrations not yet recorded in schema_migrations,
-// each in its own transaction.
+// in order, each in its own transaction. It goes by the set of versions
+// recorded rather than the highest one: migrations written in parallel
+// (numbered in separate ranges) may arrive out of order.
 func (s *DB) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", s.path, err)
+	}
+	defer conn.Close()
+	if s.dialect == postgresDialect {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLock)); err != nil {
+			return fmt.Errorf("store: %s: %w", s.path, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLock))
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		name       TEXT    NOT NULL,
 		applied_at BIGINT  NOT NULL)`); err != nil {
 		return fmt.Errorf("store: %s: %w", s.path, err)
 	}
-	var have sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&have); err != nil {
+	have := map[int]bool{}
+	rows, err := conn.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	maxHave := 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: %w", err)
+		}
+		have[v] = true
+		maxHave = max(maxHave, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	all, err := s.Migrations()
 	if err != nil {
 		return err
 	}
-	if n := len(all); n > 0 && have.Int64 > int64(all[n-1].Version) {
-		return fmt.Errorf("%w: %s is at version %d, this mxray knows up to %d", ErrSchema, s.path, have.Int64, all[n-1].Version)
+	if n := len(all); n > 0 && maxHave > all[n-1].Version {
+		return fmt.Errorf("%w: %s is at version %d, this mxray knows up to %d", ErrSchema, s.path, maxHave, all[n-1].Version)
 	}
+	record := s.dialect.bind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`)
 	for _, m := range all {
-		if int64(m.Version) <= have.Int64 {
+		if have[m.Version] {
 			continue
 		}
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
+		// The migration's text goes to the engine as it is: several
+		// statements, no placeholders.
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, s.now().Unix()); err != nil {
+		if _, err := tx.ExecContext(ctx, record, m.Version, m.Name, s.now().Unix()); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: %w", err)
 		}
@@ -248,7 +302,7 @@ func (s *DB) Version(ctx context.Context) (int, error) {
 }
 
 func (s *DB) prepare(ctx context.Context) error {
-	prep := func(dst **sql.Stmt, q string) error {
+	prep := func(dst **sqlStmt, q string) error {
 		st, err := s.db.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("store: preparing %q: %w", strings.Fields(q)[0:3], err)
@@ -257,7 +311,7 @@ func (s *DB) prepare(ctx context.Context) error {
 		return nil
 	}
 	row := "(" + strings.TrimSuffix(strings.Repeat("?,", recordCols), ",") + ")"
-	s.insRecords = make([]*sql.Stmt, len(recordBatches))
+	s.insRecords = make([]*sqlStmt, len(recordBatches))
 	for i, n := range recordBatches {
 		rows := strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 		if err := prep(&s.insRecords[i], `INSERT INTO dmarc_records (`+recordColumns+`) VALUES `+rows); err != nil {
@@ -265,7 +319,7 @@ func (s *DB) prepare(ctx context.Context) error {
 		}
 	}
 	for _, p := range []struct {
-		dst **sql.Stmt
+		dst **sqlStmt
 		q   string
 	}{
 		{&s.insReport, `INSERT INTO reports (kind, reporter, report_id, domain, date_begin, date_end, source, message_id, content_hash, imported_at, warnings)

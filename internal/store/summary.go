@@ -161,7 +161,7 @@ func (s *DB) Summary(ctx context.Context, f Filter) (*Summary, error) {
 	const from = ` FROM dmarc_records c JOIN reports r ON r.id = c.report WHERE r.kind = 'dmarc' AND ` + where
 	err = each(`SELECT r.domain, COUNT(DISTINCT r.id), COUNT(*), SUM(c.msg_count), `+pass+`,
 		SUM(CASE WHEN c.dkim = 'pass' THEN c.msg_count ELSE 0 END), SUM(CASE WHEN c.spf = 'pass' THEN c.msg_count ELSE 0 END),
-		COUNT(DISTINCT c.source_ip)`+from+` GROUP BY r.domain ORDER BY SUM(c.msg_count) DESC, r.domain`, sel,
+		COUNT(DISTINCT c.source_ip)`+from+` GROUP BY r.domain ORDER BY SUM(c.msg_count) DESC, r.domain{{BINARY}}`, sel,
 		func(scan func(...any) error) error {
 			var d DomainSummary
 			var records int64
@@ -181,7 +181,7 @@ func (s *DB) Summary(ctx context.Context, f Filter) (*Summary, error) {
 		d := &sum.Domains[i]
 		args := []any{since, d.Domain, d.Domain}
 		d.Dispositions, d.Sources, d.FailingSources, d.Reporters = []Disposition{}, []SourceSummary{}, []SourceSummary{}, []ReporterSummary{}
-		err := each(`SELECT c.disposition, SUM(c.msg_count)`+from+` GROUP BY c.disposition ORDER BY SUM(c.msg_count) DESC, c.disposition`, args,
+		err := each(`SELECT c.disposition, SUM(c.msg_count)`+from+` GROUP BY c.disposition ORDER BY SUM(c.msg_count) DESC, c.disposition{{BINARY}}`, args,
 			func(scan func(...any) error) error {
 				var x Disposition
 				if err := scan(&x.Disposition, &x.Messages); err != nil {
@@ -205,14 +205,14 @@ func (s *DB) Summary(ctx context.Context, f Filter) (*Summary, error) {
 					return nil
 				})
 		}
-		if err := source(&d.Sources, ` ORDER BY SUM(c.msg_count) DESC, c.source_ip`); err != nil {
+		if err := source(&d.Sources, ` ORDER BY SUM(c.msg_count) DESC, c.source_ip{{BINARY}}`); err != nil {
 			return nil, err
 		}
-		if err := source(&d.FailingSources, ` HAVING SUM(c.msg_count) > `+pass+` ORDER BY SUM(c.msg_count) - `+pass+` DESC, c.source_ip`); err != nil {
+		if err := source(&d.FailingSources, ` HAVING SUM(c.msg_count) > `+pass+` ORDER BY SUM(c.msg_count) - `+pass+` DESC, c.source_ip{{BINARY}}`); err != nil {
 			return nil, err
 		}
 		err = each(`SELECT r.reporter, COUNT(DISTINCT r.id), SUM(c.msg_count), `+pass+from+` GROUP BY r.reporter
-			ORDER BY SUM(c.msg_count) DESC, r.reporter LIMIT ?`, append(args, f.Top), func(scan func(...any) error) error {
+			ORDER BY SUM(c.msg_count) DESC, r.reporter{{BINARY}} LIMIT ?`, append(args, f.Top), func(scan func(...any) error) error {
 			var x ReporterSummary
 			if err := scan(&x.Reporter, &x.Reports, &x.Messages, &x.DMARCPass); err != nil {
 				return err
@@ -229,7 +229,7 @@ func (s *DB) Summary(ctx context.Context, f Filter) (*Summary, error) {
 	const tlsFrom = ` FROM tls_policies p JOIN reports r ON r.id = p.report WHERE r.kind = 'tls' AND r.date_end >= ? AND (? = '' OR p.policy_domain = ?)`
 	byDomain := map[string]*TLSSummary{}
 	err = each(`SELECT p.policy_domain, COUNT(DISTINCT r.id), SUM(p.successful), SUM(p.failed)`+tlsFrom+`
-		GROUP BY p.policy_domain ORDER BY SUM(p.successful) + SUM(p.failed) DESC, p.policy_domain`, sel, func(scan func(...any) error) error {
+		GROUP BY p.policy_domain ORDER BY SUM(p.successful) + SUM(p.failed) DESC, p.policy_domain{{BINARY}}`, sel, func(scan func(...any) error) error {
 		var t TLSSummary
 		if err := scan(&t.Domain, &t.Reports, &t.Successful, &t.Failed); err != nil {
 			return err
@@ -245,7 +245,8 @@ func (s *DB) Summary(ctx context.Context, f Filter) (*Summary, error) {
 	for i := range sum.TLS {
 		byDomain[sum.TLS[i].Domain] = &sum.TLS[i]
 	}
-	err = each(`SELECT DISTINCT p.policy_domain, p.policy_type`+tlsFrom+` ORDER BY p.policy_domain, p.policy_type`, sel,
+	err = each(`SELECT p.policy_domain, p.policy_type`+tlsFrom+` GROUP BY p.policy_domain, p.policy_type
+		ORDER BY p.policy_domain{{BINARY}}, p.policy_type{{BINARY}}`, sel,
 		func(scan func(...any) error) error {
 			var d, t string
 			if err := scan(&d, &t); err != nil {
@@ -263,7 +264,7 @@ func (s *DB) Summary(ctx context.Context, f Filter) (*Summary, error) {
 		FROM tls_failures f JOIN tls_policies p ON p.report = f.report AND p.seq = f.policy JOIN reports r ON r.id = f.report
 		WHERE r.kind = 'tls' AND r.date_end >= ? AND (? = '' OR p.policy_domain = ?)
 		GROUP BY p.policy_domain, f.receiving_mx_hostname, f.result_type
-		ORDER BY p.policy_domain, SUM(f.failed_sessions) DESC, f.receiving_mx_hostname, f.result_type`, sel,
+		ORDER BY p.policy_domain{{BINARY}}, SUM(f.failed_sessions) DESC, f.receiving_mx_hostname{{BINARY}}, f.result_type{{BINARY}}`, sel,
 		func(scan func(...any) error) error {
 			var d string
 			var x TLSFailureCount

@@ -53,7 +53,7 @@ type reportRow struct {
 
 // begin starts one report's transaction with its reports row, which
 // decides whether it is a duplicate; then tx is nil.
-func (s *DB) begin(ctx context.Context, m Meta, h reportRow) (*sql.Tx, Saved, error) {
+func (s *DB) begin(ctx context.Context, m Meta, h reportRow) (*sqlTx, Saved, error) {
 	if m.Hash == "" {
 		return nil, Saved{}, fmt.Errorf("%w: no content hash", ErrInvalid)
 	}
@@ -90,7 +90,7 @@ func (s *DB) begin(ctx context.Context, m Meta, h reportRow) (*sql.Tx, Saved, er
 
 // save runs one report's transaction: the reports row first, then body
 // for the kind's rows.
-func (s *DB) save(ctx context.Context, m Meta, h reportRow, body func(tx *sql.Tx, id int64) error) (Saved, error) {
+func (s *DB) save(ctx context.Context, m Meta, h reportRow, body func(tx *sqlTx, id int64) error) (Saved, error) {
 	tx, saved, err := s.begin(ctx, m, h)
 	if err != nil || tx == nil {
 		return saved, err
@@ -142,9 +142,9 @@ func (s *DB) SaveDMARC(ctx context.Context, m Meta, r *dmarcrpt.Report) (Saved, 
 type DMARCTx struct {
 	s        *DB
 	ctx      context.Context
-	tx       *sql.Tx
+	tx       *sqlTx
 	id       int64
-	ins      []*sql.Stmt // s.insRecords in this transaction, prepared on first use
+	ins      []*sqlStmt // s.insRecords in this transaction, prepared on first use
 	seq      int
 	args     []any
 	buf      []byte
@@ -162,7 +162,7 @@ func (s *DB) BeginDMARC(ctx context.Context, m Meta, fb *dmarcrpt.Feedback) (*DM
 	if err != nil || tx == nil {
 		return nil, saved, err
 	}
-	return &DMARCTx{s: s, ctx: ctx, tx: tx, id: saved.ID, ins: make([]*sql.Stmt, len(recordBatches)),
+	return &DMARCTx{s: s, ctx: ctx, tx: tx, id: saved.ID, ins: make([]*sqlStmt, len(recordBatches)),
 		args: make([]any, 0, recordBatch*recordCols), warnings: len(fb.Warnings)}, saved, nil
 }
 
@@ -253,7 +253,7 @@ func (s *DB) SaveTLS(ctx context.Context, m Meta, r *tlsrpt.Report) (Saved, erro
 	}
 	h := reportRow{kind: KindTLS, reporter: r.Reporter(), reportID: r.ReportID, domain: domain,
 		begin: r.DateRange.Start, end: r.DateRange.End, warnings: r.Warnings}
-	return s.save(ctx, m, h, func(tx *sql.Tx, id int64) error {
+	return s.save(ctx, m, h, func(tx *sqlTx, id int64) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tls_reports (report, organization_name, contact_info) VALUES (?, ?, ?)`,
 			id, r.OrganizationName, r.ContactInfo); err != nil {
 			return fmt.Errorf("store: %w", err)
@@ -306,7 +306,7 @@ func (s *DB) SaveFailure(ctx context.Context, m Meta, r *arf.Report) (Saved, err
 	}
 	h := reportRow{kind: KindFailure, reporter: reporter, reportID: msgID(r.Header.Get("Message-ID")), domain: domain,
 		begin: when, end: when, warnings: r.Deviations}
-	return s.save(ctx, m, h, func(tx *sql.Tx, id int64) error {
+	return s.save(ctx, m, h, func(tx *sqlTx, id int64) error {
 		src := ""
 		if r.SourceIP.IsValid() {
 			src = r.SourceIP.String()
@@ -342,7 +342,7 @@ func (s *DB) SaveBounce(ctx context.Context, m Meta, r *dsn.Report) (Saved, erro
 	}
 	h := reportRow{kind: KindBounce, reporter: reporter, reportID: msgID(r.Header.Get("Message-ID")), domain: addrDomain(oFrom),
 		begin: m.At, end: m.At}
-	return s.save(ctx, m, h, func(tx *sql.Tx, id int64) error {
+	return s.save(ctx, m, h, func(tx *sqlTx, id int64) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bounces (report, kind, severity, format, from_addr, subject, reporting_mta,
 			arrival_date, original_message_id, original_from, original_to, original_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, string(r.Kind), string(r.Severity), string(r.Format), r.From, r.Subject, r.ReportingMTA, r.ArrivalDate,
