@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved
-      swaks unbound pflogsumm python3 ca-certificates postgresql)
+      swaks unbound pflogsumm python3 ca-certificates postgresql chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
