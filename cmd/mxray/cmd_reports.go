@@ -38,6 +38,7 @@ dropped; "mxray reports quarantine --reprocess" tries it again.`,
 		Args: exactArgs(0),
 	}
 	cmd.AddCommand(newReportsImportCmd(a), newReportsSummaryCmd(a), newReportsShowCmd(a), newReportsQuarantineCmd(a))
+	cmd.AddCommand(newReportsFetchCmd(a))
 	return cmd
 }
 
