@@ -1,7 +1,7 @@
 #!/bin/sh
 # Benchmark of `mxray reports import` (not part of the test suite).
 #
-#   bench/reports/import.sh [--peer] [--keep]
+#   bench/reports/import.sh [--runs N] [--peer] [--keep]
 #
 # Generates, in a temporary directory, with ../shared/bench/gen-dmarc-reports:
 #   1. one DMARC aggregate report of 25,903 records, as an e-mail
@@ -9,7 +9,11 @@
 #   2. 10,000 report e-mails of about 50 records each
 #      (--reports 10000 --records 50 --seed 5 --format eml);
 # builds mxray, imports each into a fresh data directory under
-# /usr/bin/time -v, and prints the wall time, the peak RSS and records/s.
+# /usr/bin/time -v, and prints the wall time, the CPU time (user + system,
+# and per record), the peak RSS and records/s. --runs N (default 1) repeats
+# each import N times and adds a line with the best and the median wall
+# time and records/s, and the median CPU per record: the machine is shared,
+# so wall times vary while CPU times stay steadier.
 #
 # --peer also runs Mail::DMARC's dmarc_receive --file on report 1 (Debian
 # package libmail-dmarc-perl, installed with apt-get when missing), storing
@@ -19,12 +23,15 @@ set -eu
 
 peer=0
 keep=0
-for a in "$@"; do
-	case $a in
+runs=1
+while [ $# -gt 0 ]; do
+	case $1 in
 	--peer) peer=1 ;;
 	--keep) keep=1 ;;
-	*) echo "usage: $0 [--peer] [--keep]" >&2; exit 2 ;;
+	--runs) shift; runs=${1:-}; case $runs in ''|*[!0-9]*|0) echo "--runs needs a positive number" >&2; exit 2 ;; esac ;;
+	*) echo "usage: $0 [--runs N] [--peer] [--keep]" >&2; exit 2 ;;
 	esac
+	shift
 done
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,14 +68,35 @@ run() {
 	records=$(sed -n 's/.*"records":\([0-9]*\).*/\1/p' "$tmp/out-$name")
 	reports=$(sed -n 's/.*"dmarc_reports":\([0-9]*\).*/\1/p' "$tmp/out-$name")
 	awk -v n="$name" -v w="$wall" -v r="$rss" -v c="$cpu" -v rec="$records" -v rep="$reports" 'BEGIN {
-		printf "%-22s %6d reports %8d records  wall %6.2f s  cpu %6.2f s  peak RSS %5.1f MB  %8.0f records/s\n",
-			n, rep, rec, w, c, r / 1024, rec / w }'
+		printf "%-22s %6d reports %8d records  wall %6.2f s  cpu %6.2f s (%5.1f us/record)  peak RSS %5.1f MB  %8.0f records/s\n",
+			n, rep, rec, w, c, c / rec * 1e6, r / 1024, rec / w }'
+	# wall, us/record, RSS in MB and records/s, for runs().
+	awk -v w="$wall" -v r="$rss" -v c="$cpu" -v rec="$records" 'BEGIN {
+		printf "%.2f %.2f %.1f %.0f\n", w, c / rec * 1e6, r / 1024, rec / w }' >>"$tmp/runs-$name"
+}
+
+# runs NAME INPUT imports INPUT $runs times and sums up.
+runs() {
+	: >"$tmp/runs-$1"
+	i=0
+	while [ $i -lt "$runs" ]; do
+		run "$1" "$2"
+		i=$((i + 1))
+	done
+	[ "$runs" -gt 1 ] || return 0
+	m=$(((runs + 1) / 2))
+	us=$(awk '{ print $2 }' "$tmp/runs-$1" | sort -n | sed -n "${m}p")
+	rss=$(awk '{ print $3 }' "$tmp/runs-$1" | sort -n | tail -n 1)
+	sort -n -k1,1 "$tmp/runs-$1" | awk -v n="$1" -v m="$m" -v us="$us" -v rss="$rss" '{ w[NR] = $1; rs[NR] = $4 }
+		END {
+			printf "%-22s %d runs: wall best %.2f s, median %.2f s; records/s best %.0f, median %.0f; cpu median %.1f us/record; peak RSS max %.1f MB\n",
+				n, NR, w[1], w[m], rs[1], rs[m], us, rss }'
 }
 
 echo
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-run "1 x 26k records" "$tmp/one"
-run "10000 x 50 records" "$tmp/many"
+runs "1 x 26k records" "$tmp/one"
+runs "10000 x 50 records" "$tmp/many"
 
 if [ "$peer" = 1 ]; then
 	if ! command -v dmarc_receive >/dev/null; then

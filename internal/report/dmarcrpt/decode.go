@@ -2,10 +2,11 @@
 // namespace urn:ietf:params:xml:ns:dmarc-2.0), RFC 7489 Appendix C, and the
 // pre-RFC draft schema that some reporters still send (no namespace).
 //
-// Reports are read token by token with encoding/xml, so a report with
-// hundreds of thousands of records is processed with flat memory through a
-// Decoder (or Decode with a callback); Parse is the convenience form that
-// keeps every record.
+// Reports are read token by token with a streaming XML scanner of this
+// package (see scan.go: it checks what encoding/xml in strict mode checks,
+// at a fraction of the cost), so a report with hundreds of thousands of
+// records is processed with flat memory through a Decoder (or Decode with a
+// callback); Parse is the convenience form that keeps every record.
 //
 // The parser is tolerant of what real reporters send: any namespace or none,
 // a byte order mark, surrounding whitespace, values in any letter case
@@ -36,8 +37,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	"encoding/xml"
 )
 
 // Sentinel errors; every error returned wraps exactly one of them.
@@ -140,11 +139,11 @@ func Decode(r io.Reader, lim Limits, fn func(*Record) error) (*Feedback, error) 
 // Decoder reads a report one record at a time.
 type Decoder struct {
 	lim Limits
-	x   *xml.Decoder
-	sq  *squeezer
+	sc  *scanner
 
-	stack    []xml.Name
+	stack    []qname
 	text     []byte
+	leafAt   int // collect the text of the element at this depth
 	fb       Feedback
 	warned   map[string]bool
 	interned map[string]string
@@ -170,17 +169,13 @@ const (
 func NewDecoder(r io.Reader, lim Limits) *Decoder {
 	lim = lim.withDefaults()
 	cr := &countReader{r: r, max: lim.MaxBytes}
-	d := &Decoder{lim: lim}
-	d.sq = newSqueezer(cr)
-	if b := d.sq.peek(3); bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
-		d.sq.i += 3
+	d := &Decoder{lim: lim, sc: newScanner(cr, lim.MaxFieldLen)}
+	d.sc.more(3)
+	if b := d.sc.buf; bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}) {
+		d.sc.pos += 3
 	} else if len(b) >= 2 && (b[0] == 0xFE && b[1] == 0xFF || b[0] == 0xFF && b[1] == 0xFE) {
 		d.err = fmt.Errorf("%w: UTF-16 byte order mark", ErrCharset)
 	}
-	x := xml.NewDecoder(d.sq)
-	x.Strict = true
-	x.CharsetReader = charsetReader
-	d.x = x
 	return d
 }
 
@@ -235,14 +230,14 @@ func (d *Decoder) next(rec *Record) error {
 		if err != nil {
 			return d.eof(err)
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if t.Name.Local == "record" {
+		switch t {
+		case tokStart:
+			if d.sc.name.local == "record" {
 				d.pending = true
 			} else if err := d.skip(); err != nil {
 				return err
 			}
-		case xml.EndElement:
+		case tokEnd:
 			d.state = stateDone
 		}
 	}
@@ -272,9 +267,9 @@ func (d *Decoder) readHeader() error {
 		if err != nil {
 			return d.eof(err)
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
+		switch t {
+		case tokStart:
+			switch d.sc.name.local {
 			case "version":
 				d.fb.Version, err = d.str()
 			case "report_metadata":
@@ -292,7 +287,7 @@ func (d *Decoder) readHeader() error {
 			if err != nil {
 				return err
 			}
-		case xml.EndElement:
+		case tokEnd:
 			d.state = stateDone
 		}
 	}
@@ -318,31 +313,31 @@ func (d *Decoder) findFeedback() error {
 		t, err := d.token()
 		if err == io.EOF {
 			if len(d.stack) > 0 {
-				return fmt.Errorf("%w: <%s> never closed", ErrSyntax, d.stack[len(d.stack)-1].Local)
+				return fmt.Errorf("%w: <%s> never closed", ErrSyntax, d.stack[len(d.stack)-1].local)
 			}
 			return fmt.Errorf("%w: no <feedback> element", ErrNotFeedback)
 		}
 		if err != nil {
 			return err
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if t.Name.Local == "feedback" {
-				for _, a := range t.Attr {
-					if t.Name.Space == "" && a.Name.Space == "" && a.Name.Local == "xmlns" ||
-						t.Name.Space != "" && a.Name.Space == "xmlns" && a.Name.Local == t.Name.Space {
-						d.fb.Namespace = a.Value
+		switch t {
+		case tokStart:
+			if n := d.sc.name; n.local == "feedback" {
+				for _, a := range d.sc.attrs {
+					if n.space == "" && a.name.space == "" && a.name.local == "xmlns" ||
+						n.space != "" && a.name.space == "xmlns" && a.name.local == n.space {
+						d.fb.Namespace = string(d.sc.attrBuf[a.start:a.end])
 					}
 				}
 				if len(d.stack) > 1 {
-					d.warn(fmt.Sprintf("<feedback> is wrapped in <%s>", d.stack[0].Local))
+					d.warn(fmt.Sprintf("<feedback> is wrapped in <%s>", d.stack[0].local))
 				}
 				return nil
 			}
 			if len(d.stack) > 1 {
-				return fmt.Errorf("%w: root element is <%s>", ErrNotFeedback, d.stack[0].Local)
+				return fmt.Errorf("%w: root element is <%s>", ErrNotFeedback, d.stack[0].local)
 			}
-		case xml.EndElement:
+		case tokEnd:
 			if len(d.stack) == 0 {
 				return fmt.Errorf("%w: no <feedback> element", ErrNotFeedback)
 			}
@@ -471,133 +466,196 @@ func (d *Decoder) policy(p *PolicyPublished) error {
 }
 
 func (d *Decoder) record(rec *Record) error {
+	// The record's elements are read in loops over child rather than with
+	// children's callbacks: closures in this recursion escape to the heap,
+	// which cost an allocation per element of every record.
 	var haveIP, haveCount bool
-	err := d.children(func(name string) error {
-		switch name {
-		case "row":
-			return d.children(func(name string) error {
-				switch name {
-				case "source_ip":
-					b, err := d.leaf()
-					if err != nil || len(b) == 0 {
-						return err
-					}
-					ip, perr := netip.ParseAddr(string(b))
-					if perr != nil {
-						return fmt.Errorf("%w: record %d: source_ip %q is not an IP address", ErrInvalid, d.fb.Records, b)
-					}
-					rec.SourceIP = ip.Unmap()
-					haveIP = true
-				case "count":
-					b, err := d.leaf()
-					if err != nil || len(b) == 0 {
-						return err
-					}
-					n, ok := parseUint(b)
-					if !ok {
-						return fmt.Errorf("%w: record %d: count %q is not a number", ErrInvalid, d.fb.Records, b)
-					}
-					rec.Count = n
-					haveCount = true
-				case "policy_evaluated":
-					return d.policyEvaluated(&rec.PolicyEvaluated)
-				default:
-					return d.skip()
-				}
-				return nil
-			})
-		case "identifiers":
-			return d.children(func(name string) (err error) {
-				switch name {
-				case "header_from":
-					rec.Identifiers.HeaderFrom, err = d.str()
-				case "envelope_from":
-					rec.Identifiers.EnvelopeFrom, err = d.str()
-				case "envelope_to":
-					rec.Identifiers.EnvelopeTo, err = d.str()
-				default:
-					err = d.skip()
-				}
-				return err
-			})
-		case "auth_results":
-			return d.children(func(name string) error {
-				switch name {
-				case "dkim":
-					var r DKIMAuthResult
-					if err := d.dkim(&r); err != nil {
-						return err
-					}
-					rec.DKIM = append(rec.DKIM, r)
-				case "spf":
-					var r SPFAuthResult
-					if err := d.spf(&r); err != nil {
-						return err
-					}
-					rec.SPF = append(rec.SPF, r)
-				default:
-					return d.skip()
-				}
-				return nil
-			})
-		default:
-			return d.skip()
+	for {
+		name, err := d.child()
+		if err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		return err
+		switch name {
+		case "":
+			// RFC 7489 Appendix C: row/source_ip and row/count are
+			// required; without them a record says nothing about who
+			// sent how much.
+			if !haveIP {
+				return fmt.Errorf("%w: record %d: row/source_ip", ErrMissing, d.fb.Records)
+			}
+			if !haveCount {
+				return fmt.Errorf("%w: record %d: row/count", ErrMissing, d.fb.Records)
+			}
+			return nil
+		case "row":
+			err = d.row(rec, &haveIP, &haveCount)
+		case "identifiers":
+			err = d.identifiers(&rec.Identifiers)
+		case "auth_results":
+			err = d.authResults(rec)
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
 	}
-	// RFC 7489 Appendix C: row/source_ip and row/count are required; without
-	// them a record says nothing about who sent how much.
-	if !haveIP {
-		return fmt.Errorf("%w: record %d: row/source_ip", ErrMissing, d.fb.Records)
+}
+
+func (d *Decoder) row(rec *Record, haveIP, haveCount *bool) error {
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
+		switch name {
+		case "source_ip":
+			b, err := d.leaf()
+			if err != nil {
+				return err
+			}
+			if len(b) == 0 {
+				continue
+			}
+			ip, perr := netip.ParseAddr(string(b))
+			if perr != nil {
+				return fmt.Errorf("%w: record %d: source_ip %q is not an IP address", ErrInvalid, d.fb.Records, b)
+			}
+			rec.SourceIP = ip.Unmap()
+			*haveIP = true
+		case "count":
+			b, err := d.leaf()
+			if err != nil {
+				return err
+			}
+			if len(b) == 0 {
+				continue
+			}
+			n, ok := parseUint(b)
+			if !ok {
+				return fmt.Errorf("%w: record %d: count %q is not a number", ErrInvalid, d.fb.Records, b)
+			}
+			rec.Count = n
+			*haveCount = true
+		case "policy_evaluated":
+			err = d.policyEvaluated(&rec.PolicyEvaluated)
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if !haveCount {
-		return fmt.Errorf("%w: record %d: row/count", ErrMissing, d.fb.Records)
+}
+
+func (d *Decoder) identifiers(id *Identifiers) error {
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
+		switch name {
+		case "header_from":
+			id.HeaderFrom, err = d.str()
+		case "envelope_from":
+			id.EnvelopeFrom, err = d.str()
+		case "envelope_to":
+			id.EnvelopeTo, err = d.str()
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return nil
+}
+
+func (d *Decoder) authResults(rec *Record) error {
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
+		switch name {
+		case "dkim":
+			var r DKIMAuthResult
+			if err := d.dkim(&r); err != nil {
+				return err
+			}
+			rec.DKIM = append(rec.DKIM, r)
+		case "spf":
+			var r SPFAuthResult
+			if err := d.spf(&r); err != nil {
+				return err
+			}
+			rec.SPF = append(rec.SPF, r)
+		default:
+			if err := d.skip(); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (d *Decoder) policyEvaluated(pe *PolicyEvaluated) error {
-	return d.children(func(name string) (err error) {
-		const ctx = "policy_evaluated/"
+	const ctx = "policy_evaluated/"
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
 		switch name {
 		case "disposition":
-			pe.Disposition, err = enum(d, ctx+name, dispositions)
+			pe.Disposition, err = enum(d, ctx+"disposition", dispositions)
 		case "dkim":
-			pe.DKIM, err = enum(d, ctx+name, dmarcResults)
+			pe.DKIM, err = enum(d, ctx+"dkim", dmarcResults)
 		case "spf":
-			pe.SPF, err = enum(d, ctx+name, dmarcResults)
+			pe.SPF, err = enum(d, ctx+"spf", dmarcResults)
 		case "reason":
 			var r Reason
-			err = d.children(func(name string) (err error) {
-				switch name {
-				case "type":
-					r.Type, err = enum(d, "policy_evaluated/reason/type", reasonTypes)
-				case "comment":
-					r.Comment, err = d.str()
-				default:
-					err = d.skip()
-				}
-				return err
-			})
-			if err != nil {
+			if err = d.reason(&r); err != nil {
 				return err
 			}
 			if r.Type == "" && r.Comment == "" {
 				d.warn("empty policy_evaluated/reason ignored")
-				return nil
+				continue
 			}
 			pe.Reasons = append(pe.Reasons, r)
 		default:
 			err = d.skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *Decoder) reason(r *Reason) error {
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
+		switch name {
+		case "type":
+			r.Type, err = enum(d, "policy_evaluated/reason/type", reasonTypes)
+		case "comment":
+			r.Comment, err = d.str()
+		default:
+			err = d.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (d *Decoder) dkim(r *DKIMAuthResult) error {
-	return d.children(func(name string) (err error) {
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
 		switch name {
 		case "domain":
 			r.Domain, err = d.str()
@@ -610,12 +668,18 @@ func (d *Decoder) dkim(r *DKIMAuthResult) error {
 		default:
 			err = d.skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (d *Decoder) spf(r *SPFAuthResult) error {
-	return d.children(func(name string) (err error) {
+	for {
+		name, err := d.child()
+		if err != nil || name == "" {
+			return err
+		}
 		switch name {
 		case "domain":
 			r.Domain, err = d.str()
@@ -628,8 +692,29 @@ func (d *Decoder) spf(r *SPFAuthResult) error {
 		default:
 			err = d.skip()
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// child reads up to the next child element of the element whose start tag
+// was read last and returns its local name, or "" after the element's end
+// tag (a name is never empty). The caller must consume the child through
+// its end tag.
+func (d *Decoder) child() (string, error) {
+	for {
+		t, err := d.token()
+		if err != nil {
+			return "", d.eof(err)
+		}
+		switch t {
+		case tokStart:
+			return d.sc.name.local, nil
+		case tokEnd:
+			return "", nil
+		}
+	}
 }
 
 // children calls fn with the local name of each child element of the element
@@ -641,12 +726,12 @@ func (d *Decoder) children(fn func(name string) error) error {
 		if err != nil {
 			return d.eof(err)
 		}
-		switch t := t.(type) {
-		case xml.StartElement:
-			if err := fn(t.Name.Local); err != nil {
+		switch t {
+		case tokStart:
+			if err := fn(d.sc.name.local); err != nil {
 				return err
 			}
-		case xml.EndElement:
+		case tokEnd:
 			return nil
 		}
 	}
@@ -658,23 +743,15 @@ func (d *Decoder) children(fn func(name string) error) error {
 func (d *Decoder) leaf() ([]byte, error) {
 	d.text = d.text[:0]
 	depth := len(d.stack)
+	d.leafAt = depth
+	defer func() { d.leafAt = 0 }()
 	for {
 		t, err := d.token()
 		if err != nil {
 			return nil, d.eof(err)
 		}
-		switch t := t.(type) {
-		case xml.CharData:
-			if len(d.stack) == depth {
-				if len(d.text)+len(t) > d.lim.MaxFieldLen {
-					return nil, fmt.Errorf("%w: <%s> longer than %d bytes", ErrFieldTooLong, d.stack[depth-1].Local, d.lim.MaxFieldLen)
-				}
-				d.text = append(d.text, t...)
-			}
-		case xml.EndElement:
-			if len(d.stack) < depth {
-				return bytes.TrimSpace(d.text), nil
-			}
+		if t == tokEnd && len(d.stack) < depth {
+			return bytes.TrimSpace(d.text), nil
 		}
 	}
 }
@@ -731,68 +808,44 @@ func (d *Decoder) skip() error {
 	return nil
 }
 
-// token returns the next start tag, end tag or text, enforcing the limits
-// and the safety rules, and checking that tags nest properly.
-func (d *Decoder) token() (xml.Token, error) {
-	for {
-		tok, err := d.x.RawToken()
-		if err != nil {
-			var se *xml.SyntaxError
-			var re readError
-			switch {
-			case err == io.EOF:
-				return nil, err
-			case errors.As(err, &re):
-				// The input itself failed; pass that on unchanged.
-				return nil, re.err
-			case errors.Is(err, ErrTooLarge):
-				return nil, err
-			case errors.Is(err, ErrCharset):
-				return nil, fmt.Errorf("%w: %s", ErrCharset, strings.TrimPrefix(err.Error(), "xml: "))
-			case errors.As(err, &se):
-				// The decoder's own line number counts the squeezed
-				// input; the squeezer knows the real one.
-				msg := se.Msg
-				if msg == "unexpected EOF" {
-					msg = "unexpected end of input"
-				}
-				return nil, fmt.Errorf("%w: line %d%s: %s", ErrSyntax, d.sq.line+1, d.where(), msg)
-			}
-			// encoding/xml reports some problems, such as an
-			// unsupported XML version, as plain errors.
-			return nil, fmt.Errorf("%w: line %d: %s", ErrSyntax, d.sq.line+1, strings.TrimPrefix(err.Error(), "xml: "))
-		}
-		// tok is returned as received: converting the concrete value back
-		// to an interface would allocate once per token.
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if len(d.stack) >= d.lim.MaxDepth {
-				return nil, fmt.Errorf("%w: more than %d levels", ErrTooDeep, d.lim.MaxDepth)
-			}
-			d.stack = append(d.stack, t.Name)
-			return tok, nil
-		case xml.EndElement:
-			if len(d.stack) == 0 {
-				return nil, fmt.Errorf("%w: unexpected </%s>", ErrSyntax, t.Name.Local)
-			}
-			if top := d.stack[len(d.stack)-1]; top != t.Name {
-				return nil, fmt.Errorf("%w: line %d: <%s> closed by </%s>", ErrSyntax, d.sq.line+1, top.Local, t.Name.Local)
-			}
-			d.stack = d.stack[:len(d.stack)-1]
-			return tok, nil
-		case xml.CharData:
-			return tok, nil
-		case xml.Directive:
-			// A DTD can declare entities that expand without bound
-			// ("billion laughs"); no DMARC report needs one.
-			s := strings.TrimSpace(string(t))
-			if len(s) >= 6 && (strings.EqualFold(s[:6], "DOCTYP") || strings.EqualFold(s[:6], "ENTITY")) {
-				return nil, fmt.Errorf("%w: line %d: <!%.20s", ErrDoctype, d.sq.line+1, s)
-			}
-		}
-		// Comments, processing instructions and other directives carry
-		// nothing a report needs.
+// token returns the next start or end tag, enforcing the limits and
+// checking that tags nest properly. The text before it is collected into
+// d.text when a leaf at this depth is being read, and otherwise checked
+// and dropped. Comments, processing instructions and directives other than
+// a DTD carry nothing a report needs and are passed over.
+func (d *Decoder) token() (tokKind, error) {
+	var text *[]byte
+	if d.leafAt > 0 && len(d.stack) == d.leafAt {
+		text = &d.text
 	}
+	t, err := d.sc.next(text)
+	if err != nil {
+		var se *syntaxError
+		switch {
+		case err == errFieldFull:
+			return 0, fmt.Errorf("%w: <%s> longer than %d bytes", ErrFieldTooLong, d.stack[len(d.stack)-1].local, d.lim.MaxFieldLen)
+		case errors.As(err, &se):
+			return 0, fmt.Errorf("%w: line %d%s: %s", ErrSyntax, se.line+1, d.where(), se.msg)
+		}
+		// io.EOF, a read error of the input, or a limit or character
+		// set error that names itself.
+		return 0, err
+	}
+	if t == tokStart {
+		if len(d.stack) >= d.lim.MaxDepth {
+			return 0, fmt.Errorf("%w: more than %d levels", ErrTooDeep, d.lim.MaxDepth)
+		}
+		d.stack = append(d.stack, d.sc.name)
+		return t, nil
+	}
+	if len(d.stack) == 0 {
+		return 0, fmt.Errorf("%w: unexpected </%s>", ErrSyntax, d.sc.name.local)
+	}
+	if top := d.stack[len(d.stack)-1]; top != d.sc.name {
+		return 0, fmt.Errorf("%w: line %d: <%s> closed by </%s>", ErrSyntax, d.sc.line+1, top.local, d.sc.name.local)
+	}
+	d.stack = d.stack[:len(d.stack)-1]
+	return t, nil
 }
 
 // where names the element being read, for error messages.
@@ -806,8 +859,8 @@ func (d *Decoder) where() string {
 		if i > 0 {
 			b.WriteByte('/')
 		}
-		b.WriteString(n.Local)
-		if n.Local == "record" && d.state == stateRecords {
+		b.WriteString(n.local)
+		if n.local == "record" && d.state == stateRecords {
 			fmt.Fprintf(&b, "[%d]", d.fb.Records)
 		}
 	}
@@ -818,7 +871,7 @@ func (d *Decoder) eof(err error) error {
 	if err == io.EOF {
 		name := "document"
 		if len(d.stack) > 0 {
-			name = "<" + d.stack[len(d.stack)-1].Local + ">"
+			name = "<" + d.stack[len(d.stack)-1].local + ">"
 		}
 		return fmt.Errorf("%w: unexpected end of input inside %s%s", ErrSyntax, name, d.where())
 	}
@@ -915,18 +968,6 @@ type readError struct{ err error }
 
 func (e readError) Error() string { return e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
-
-// charsetReader lets encoding/xml read the few non-UTF-8 declarations that
-// reporters use; everything else is refused rather than misread.
-func charsetReader(label string, r io.Reader) (io.Reader, error) {
-	switch strings.ToLower(label) {
-	case "utf8", "us-ascii", "ascii":
-		return r, nil
-	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1":
-		return &latin1Reader{r: r}, nil
-	}
-	return nil, fmt.Errorf("%w: %q", ErrCharset, label)
-}
 
 // latin1Reader converts ISO-8859-1 to UTF-8.
 type latin1Reader struct {
