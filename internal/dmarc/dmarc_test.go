@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mxray/mxray/internal/dnsx/dnsxtest"
 )
 
 const evalZone = `
@@ -144,8 +146,8 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, evalZone)
-			res := Evaluate(context.Background(), envOf(f), tc.in)
+			f := dnsxtest.New(t, evalZone)
+			res := Evaluate(context.Background(), f.Env(), tc.in)
 			if diff := cmp.Diff(tc.want, outcomeOf(res)); diff != "" {
 				t.Errorf("(-want +got):\n%s\nproblem: %s\ndifferences: %q", diff, res.Problem, res.Differences)
 			}
@@ -173,16 +175,16 @@ func TestEvaluate(t *testing.T) {
 				}
 				seen[k] = true
 			}
-			if len(f.asked) != len(res.Queries) {
-				t.Errorf("%d questions asked, %d in the evidence:\n%q", len(f.asked), len(res.Queries), f.asked)
+			if len(f.Asked) != len(res.Queries) {
+				t.Errorf("%d questions asked, %d in the evidence:\n%q", len(f.Asked), len(res.Queries), f.Asked)
 			}
 		})
 	}
 }
 
 func TestEvaluateStrictExplains(t *testing.T) {
-	f := newFake(t, evalZone)
-	res := Evaluate(context.Background(), envOf(f), Input{FromDomain: "strict.test", SPF: spfPass("bounce.strict.test")})
+	f := dnsxtest.New(t, evalZone)
+	res := Evaluate(context.Background(), f.Env(), Input{FromDomain: "strict.test", SPF: spfPass("bounce.strict.test")})
 	if !strings.Contains(res.SPF.Reason, "strict alignment (aspf=s)") || !strings.Contains(res.Hint, "strict alignment") {
 		t.Errorf("reason %q / hint %q do not explain strict alignment", res.SPF.Reason, res.Hint)
 	}
@@ -192,23 +194,23 @@ func TestEvaluateStrictExplains(t *testing.T) {
 }
 
 func TestEvaluateTemperror(t *testing.T) {
-	f := newFake(t, evalZone, "_dmarc.example.com")
-	res := Evaluate(context.Background(), envOf(f), Input{FromDomain: "example.com", SPF: spfPass("example.com")})
+	f := dnsxtest.New(t, evalZone, "_dmarc.example.com")
+	res := Evaluate(context.Background(), f.Env(), Input{FromDomain: "example.com", SPF: spfPass("example.com")})
 	if res.Status != Temperror || !errors.Is(res.Err, ErrDNS) {
 		t.Errorf("status %s err %v, want temperror wrapping ErrDNS", res.Status, res.Err)
 	}
 	// A DNS error while aligning a relaxed identifier: fail would be
 	// premature.
-	f = newFake(t, evalZone, "_dmarc.example.net")
-	res = Evaluate(context.Background(), envOf(f), Input{FromDomain: "example.com", SPF: spfPass("bounce.example.net")})
+	f = dnsxtest.New(t, evalZone, "_dmarc.example.net")
+	res = Evaluate(context.Background(), f.Env(), Input{FromDomain: "example.com", SPF: spfPass("bounce.example.net")})
 	if res.Status != Temperror {
 		t.Errorf("status %s, want temperror (%s)", res.Status, res.Problem)
 	}
 }
 
 func TestReportDestinations(t *testing.T) {
-	f := newFake(t, evalZone)
-	res := Evaluate(context.Background(), envOf(f), Input{FromDomain: "example.com", SPF: spfPass("example.com")})
+	f := dnsxtest.New(t, evalZone)
+	res := Evaluate(context.Background(), f.Env(), Input{FromDomain: "example.com", SPF: spfPass("example.com")})
 	type dest struct {
 		Domain             string
 		External, Verified bool

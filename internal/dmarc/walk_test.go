@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mxray/mxray/internal/dnsx/dnsxtest"
 )
 
 func TestWalkNames(t *testing.T) {
@@ -78,8 +80,8 @@ func TestTreeWalkOrgDomain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.start, func(t *testing.T) {
-			f := newFake(t, walkZone)
-			w, qs := TreeWalk(context.Background(), envOf(f), tc.start)
+			f := dnsxtest.New(t, walkZone)
+			w, qs := TreeWalk(context.Background(), f.Env(), tc.start)
 			if w.OrgDomain != tc.org || !strings.Contains(w.OrgReason, tc.reason) {
 				t.Errorf("org = %s (%s), want %s (%s)", w.OrgDomain, w.OrgReason, tc.org, tc.reason)
 			}
@@ -101,8 +103,8 @@ func TestTreeWalkOrgDomain(t *testing.T) {
 }
 
 func TestTreeWalkTemperror(t *testing.T) {
-	f := newFake(t, walkZone, "_dmarc.example.com")
-	w, qs := TreeWalk(context.Background(), envOf(f), "a.mail.example.com")
+	f := dnsxtest.New(t, walkZone, "_dmarc.example.com")
+	w, qs := TreeWalk(context.Background(), f.Env(), "a.mail.example.com")
 	if !errors.Is(w.Err, ErrDNS) || w.OrgDomain != "a.mail.example.com" {
 		t.Fatalf("walk = %+v, want ErrDNS and the start as org domain", w)
 	}

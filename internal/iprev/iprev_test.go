@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mxray/mxray/internal/dnsx/dnsxtest"
 )
 
 const zone = `
@@ -52,8 +54,8 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.ip+" "+tc.helo, func(t *testing.T) {
-			f := newFake(t, zone, "flaky.example.com", "7.2.0.192.in-addr.arpa")
-			res := Check(context.Background(), envOf(f), netip.MustParseAddr(tc.ip), tc.helo)
+			f := dnsxtest.New(t, zone, "flaky.example.com", "7.2.0.192.in-addr.arpa")
+			res := Check(context.Background(), f.Env(), netip.MustParseAddr(tc.ip), tc.helo)
 			got := outcome{res.Status, res.PTR, res.Confirmed, res.HeloConfirmed}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
@@ -67,8 +69,8 @@ func TestCheck(t *testing.T) {
 			if !strings.Contains(res.Problem+" "+res.HeloNote, tc.text) {
 				t.Errorf("problem %q / helo note %q lack %q", res.Problem, res.HeloNote, tc.text)
 			}
-			if len(res.Lookups) != len(f.asked) {
-				t.Errorf("%d lookups in the evidence, %d asked", len(res.Lookups), len(f.asked))
+			if len(res.Lookups) != len(f.Asked) {
+				t.Errorf("%d lookups in the evidence, %d asked", len(res.Lookups), len(f.Asked))
 			}
 		})
 	}
@@ -79,10 +81,10 @@ func TestCheckCapsNames(t *testing.T) {
 	for i := range 15 {
 		fmt.Fprintf(&b, "9.2.0.192.in-addr.arpa. PTR n%d.example.com.\n", i)
 	}
-	f := newFake(t, b.String())
-	res := Check(context.Background(), envOf(f), netip.MustParseAddr("192.0.2.9"), "")
-	if len(res.PTR) != 15 || len(res.Names) != MaxNames || len(f.asked) != 1+MaxNames {
-		t.Errorf("PTR %d, checked %d, asked %d; want 15, %d, %d", len(res.PTR), len(res.Names), len(f.asked), MaxNames, 1+MaxNames)
+	f := dnsxtest.New(t, b.String())
+	res := Check(context.Background(), f.Env(), netip.MustParseAddr("192.0.2.9"), "")
+	if len(res.PTR) != 15 || len(res.Names) != MaxNames || len(f.Asked) != 1+MaxNames {
+		t.Errorf("PTR %d, checked %d, asked %d; want 15, %d, %d", len(res.PTR), len(res.Names), len(f.Asked), MaxNames, 1+MaxNames)
 	}
 	if !strings.Contains(res.Problem, "only the first 10 of 15 PTR names were checked") {
 		t.Errorf("problem %q", res.Problem)
@@ -90,7 +92,7 @@ func TestCheckCapsNames(t *testing.T) {
 }
 
 func TestCheckInvalidIP(t *testing.T) {
-	res := Check(context.Background(), envOf(newFake(t, "")), netip.Addr{}, "")
+	res := Check(context.Background(), dnsxtest.New(t, "").Env(), netip.Addr{}, "")
 	if res.Status != Permerror || !errors.Is(res.Err, ErrBadIP) {
 		t.Errorf("%s %v", res.Status, res.Err)
 	}
