@@ -32,6 +32,17 @@ type config struct {
 		HTTP     duration `toml:"http"`
 	} `toml:"limits"`
 
+	// mxray serve (cmd_serve.go).
+	Web struct {
+		Listen string `toml:"listen"`
+	} `toml:"web"`
+	Receiver struct {
+		SMTP  smtpReceiverConfig  `toml:"smtp"`
+		HTTPS httpsReceiverConfig `toml:"https"`
+	} `toml:"receiver"`
+	Alert   []alertConfig   `toml:"alert"`
+	Webhook []webhookConfig `toml:"webhook"`
+
 	path string
 }
 
@@ -118,4 +129,47 @@ func (c *config) limits() diag.Limits {
 		l.DNSTry = c.Limits.DNSTries
 	}
 	return l
+}
+
+// smtpReceiverConfig is [receiver.smtp].
+type smtpReceiverConfig struct {
+	Enabled        bool     `toml:"enabled"`
+	Listen         string   `toml:"listen"`
+	Hostname       string   `toml:"hostname"`
+	Recipients     []string `toml:"recipients"`
+	MaxMessageSize int64    `toml:"max_message_size"`
+	TLSCert        string   `toml:"tls_cert"`
+	TLSKey         string   `toml:"tls_key"`
+	MaxConnections int      `toml:"max_connections"`
+	CommandTimeout duration `toml:"command_timeout"`
+	SessionTimeout duration `toml:"session_timeout"`
+}
+
+// httpsReceiverConfig is [receiver.https].
+type httpsReceiverConfig struct {
+	Enabled bool   `toml:"enabled"`
+	Listen  string `toml:"listen"`
+	Path    string `toml:"path"`
+	MaxSize int64  `toml:"max_size"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+}
+
+// alertConfig is one [[alert]] rule.
+type alertConfig struct {
+	Name      string   `toml:"name"`
+	Kind      string   `toml:"kind"`
+	Domain    string   `toml:"domain"`
+	Threshold float64  `toml:"threshold"`
+	MinVolume int64    `toml:"min_volume"`
+	Window    duration `toml:"window"`
+}
+
+// webhookConfig is one [[webhook]]. The secret is given inline or, better,
+// in a file readable only by mxray.
+type webhookConfig struct {
+	Name       string `toml:"name"`
+	URL        string `toml:"url"`
+	Secret     string `toml:"secret"`
+	SecretFile string `toml:"secret_file"`
 }

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mxray/mxray/internal/alert"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestTokenCommands(t *testing.T) {
+	data := t.TempDir()
+	out, errOut, code := cli(t, "token", "create", "--name", "ci", "--data", data)
+	tok := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(tok, "mxr_") || !strings.Contains(errOut, "shown only this once") {
+		t.Fatalf("create: exit %d, %q, %q", code, out, errOut)
+	}
+	out, _, code = cli(t, "token", "create", "--json", "--data", data)
+	res := checkEnvelope(t, out, "token create")
+	if code != 0 || res["id"] != float64(2) || !strings.HasPrefix(res["token"].(string), "mxr_") {
+		t.Errorf("create --json: exit %d %v", code, res)
+	}
+	if out, _, code := cli(t, "token", "revoke", "1", "--data", data); code != 0 || out != "Token 1 revoked.\n" {
+		t.Errorf("revoke: exit %d %q", code, out)
+	}
+	if _, errOut, code := cli(t, "token", "revoke", "7", "--data", data); code != 2 || !strings.Contains(errOut, "no token 7") {
+		t.Errorf("revoke unknown: exit %d %q", code, errOut)
+	}
+	if _, _, code := cli(t, "token", "revoke", "x", "--data", data); code != 2 {
+		t.Errorf("revoke x: exit %d", code)
+	}
+	out, _, code = cli(t, "token", "list", "--data", data)
+	if code != 0 || !strings.Contains(out, "ci") || !strings.Contains(out, "revoked") || !strings.Contains(out, "active") || strings.Contains(out, tok) {
+		t.Errorf("list: exit %d\n%s", code, out)
+	}
+	out, _, _ = cli(t, "token", "list", "--json", "--data", data)
+	checkEnvelope(t, out, "token list")
+	if strings.Contains(out, "mxr_") || strings.Contains(out, "hash") {
+		t.Errorf("list --json shows a secret: %s", out)
+	}
+}
+
+func writeConfig(t *testing.T, data, text string) string {
+	t.Helper()
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(data, "mxray.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, toml, want string }{
+		{"unknown receiver key", "[receiver.smtp]\nenabled = true\nrecipient = [\"a@b\"]\n", "unknown key(s): receiver.smtp.recipient"},
+		{"unknown web key", "[web]\nport = 80\n", "unknown key(s): web.port"},
+		{"bad alert kind", "[[alert]]\nname = \"x\"\nkind = \"dmarc\"\nwindow = \"1h\"\n", "invalid rule"},
+		{"bad webhook", "[[webhook]]\nname = \"x\"\nurl = \"http://127.0.0.1/\"\nsecret = \"short\"\n", "invalid webhook"},
+		{"smtp without recipients", "[web]\nlisten = \"127.0.0.1:0\"\n[receiver.smtp]\nenabled = true\nlisten = \"127.0.0.1:0\"\n", "at least one recipient"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			writeConfig(t, data, tc.toml)
+			_, errOut, code := cli(t, "serve", "--data", data, "--timeout", "5s")
+			if code != 2 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, %q; want 2 and %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+// TestServe runs `mxray serve` with the HTTPS receiver, a rule and a
+// webhook: a TLS report posted to the receiver shows in the API and
+// raises an alert that reaches the webhook, signed.
+func TestServe(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if alert.Verify("0123456789abcdef0123", body, r.Header.Get(alert.SignatureHeader)) {
+			hooks = append(hooks, string(body))
+		}
+	}))
+	defer hook.Close()
+
+	data := t.TempDir()
+	api, recv := freePort(t), freePort(t)
+	writeConfig(t, data, fmt.Sprintf(`[web]
+listen = %q
+[receiver.https]
+enabled = true
+listen = %q
+max_size = 100000
+[[alert]]
+name = "tls"
+kind = "tls_failures"
+threshold = 0
+window = "8760h"
+[[webhook]]
+name = "ops"
+url = %q
+secret = "0123456789abcdef0123"
+`, api, recv, hook.URL))
+	out, _, code := cli(t, "token", "create", "--data", data)
+	if code != 0 {
+		t.Fatal(out)
+	}
+	tok := strings.TrimSpace(out)
+
+	type ran struct {
+		out, err string
+		code     int
+	}
+	// Serve until the test cancels, as SIGTERM does.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan ran, 1)
+	go func() {
+		var o, e bytes.Buffer
+		c := run(ctx, []string{"serve", "--data", data, "--json", "--resolver", "127.0.0.1:1"}, strings.NewReader(""), &o, &e)
+		done <- ran{o.String(), e.String(), c}
+	}()
+	var health *http.Response
+	var err error
+	for range 200 {
+		if health, err = http.Get("http://" + api + "/api/health"); err == nil {
+			health.Body.Close()
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if err != nil || health.StatusCode != 200 {
+		t.Fatalf("health: %v", err)
+	}
+
+	report := `{"organization-name":"s","date-range":{"start-datetime":"2026-05-02T00:00:00Z","end-datetime":"2026-05-02T23:59:59Z"},
+"contact-info":"t@s.example","report-id":"serve-1","policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},
+"summary":{"total-successful-session-count":10,"total-failure-session-count":4}}]}`
+	resp, err := http.Post("http://"+recv+"/tlsrpt", "application/tlsrpt+json", strings.NewReader(report))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	get := func(auth string) (int, []byte) {
+		req, _ := http.NewRequest("GET", "http://"+api+"/api/reports?kind=tls", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if code, _ := get(""); code != 401 {
+		t.Errorf("no token: HTTP %d", code)
+	}
+	code, body := get("Bearer " + tok)
+	if code != 200 || !bytes.Contains(body, []byte(`"report_id": "serve-1"`)) {
+		t.Errorf("reports: HTTP %d %s", code, body)
+	}
+
+	// The alert reaches the webhook (the import kicked the rules).
+	var got []string
+	for range 400 {
+		mu.Lock()
+		got = append([]string(nil), hooks...)
+		mu.Unlock()
+		if len(got) > 0 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if len(got) != 1 {
+		t.Fatalf("webhook got %d signed alerts, want 1", len(got))
+	}
+	var a alert.Alert
+	if err := json.Unmarshal([]byte(got[0]), &a); err != nil || a.Rule != "tls" || a.Domain != "example.com" || a.Value != 4 {
+		t.Errorf("alert %v: %s", err, got[0])
+	}
+	stop()
+	r := <-done
+	res := checkEnvelope(t, r.out, "serve")
+	if r.code != 0 || res["api"] != api || res["https_receiver"] != recv || res["alert_rules"] != float64(1) {
+		t.Errorf("serve: exit %d %v\n%s", r.code, res, r.err)
+	}
+	if strings.Contains(r.err, tok) || strings.Contains(r.err, "0123456789abcdef0123") {
+		t.Error("a secret was logged")
+	}
+	if !strings.Contains(r.err, "msg=alert") || !strings.Contains(r.err, "webhook delivered") {
+		t.Errorf("log lacks the alert:\n%s", r.err)
+	}
+}
+
+func TestAlertsCheck(t *testing.T) {
+	data := t.TempDir()
+	writeConfig(t, data, `[[alert]]
+name = "quarantine"
+kind = "quarantine_growth"
+threshold = 0
+window = "1h"
+`)
+	if out, _, code := cli(t, "alerts", "check", "--data", data); code != 0 || !strings.Contains(out, "1 rules checked: nothing fires.") {
+		t.Errorf("empty store: exit %d\n%s", code, out)
+	}
+	junk := filepath.Join(t.TempDir(), "junk.txt")
+	os.WriteFile(junk, []byte("not a report"), 0o600)
+	if _, _, code := cli(t, "reports", "import", junk, "--data", data); code != 1 {
+		t.Fatalf("import junk: exit %d", code)
+	}
+	out, _, code := cli(t, "alerts", "check", "--data", data)
+	if code != 1 || !strings.Contains(out, "NEW     quarantine (quarantine_growth): 1 items quarantined") {
+		t.Errorf("after a quarantine: exit %d\n%s", code, out)
+	}
+	out, _, code = cli(t, "alerts", "check", "--data", data, "--json")
+	res := checkEnvelope(t, out, "alerts check")
+	if code != 1 || len(res["fired"].([]any)) != 0 || len(res["firing"].([]any)) != 1 {
+		t.Errorf("second check: exit %d %v", code, res)
+	}
+}
