@@ -151,7 +151,7 @@ func runReportsImport(ctx context.Context, a *app, paths []string, workers int) 
 	}
 	start := a.env.Clock()
 	st, err := im.Import(ctx, func(ctx context.Context, fn func(ingest.Blob) error) error {
-		return ingest.Walk(ctx, paths, 0, fn)
+		return walkWithStdin(ctx, a.stdin, paths, fn)
 	})
 	res.Stats = st
 	res.ElapsedMS = diag.Millis(a.env.Clock().Sub(start))
@@ -721,4 +721,38 @@ func writeReportsQuarantine(w io.Writer, o *diag.Output, res reportsQuarantineRe
 		}
 		fmt.Fprintf(w, "       %s\n", q.Reason)
 	}
+}
+
+// walkWithStdin walks paths in order, reading "-" as one message from
+// standard input (how Postfix's pipe transport hands a report mailbox's
+// mail to `mxray reports import -`). Unreadable paths are reported together
+// at the end, as ingest.Walk does.
+func walkWithStdin(ctx context.Context, stdin io.Reader, paths []string, fn func(ingest.Blob) error) error {
+	var unreadable []error
+	for _, p := range paths {
+		if p != "-" {
+			err := ingest.Walk(ctx, []string{p}, 0, fn)
+			if err != nil && !errors.Is(err, ingest.ErrUnreadable) {
+				return err
+			}
+			if err != nil {
+				unreadable = append(unreadable, err)
+			}
+			continue
+		}
+		max := ingest.DefaultLimits().MaxInputBytes
+		b, err := io.ReadAll(io.LimitReader(stdin, max+1))
+		if err != nil {
+			unreadable = append(unreadable, fmt.Errorf("%w: standard input: %w", ingest.ErrUnreadable, err))
+			continue
+		}
+		blob := ingest.Blob{Origin: "stdin", Data: b}
+		if int64(len(b)) > max {
+			blob = ingest.Blob{Origin: "stdin", Err: fmt.Errorf("%w: standard input is over %d bytes", ingest.ErrTooLarge, max)}
+		}
+		if err := fn(blob); err != nil {
+			return err
+		}
+	}
+	return errors.Join(unreadable...)
 }

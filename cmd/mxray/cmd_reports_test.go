@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -434,5 +435,31 @@ func TestReportsImportTimeoutOnlyWhenGiven(t *testing.T) {
 	_, errOut, code := cli(t, "reports", "import", "--data", data, "--timeout", "1ns", file)
 	if code != 3 || !strings.Contains(errOut, "deadline exceeded") {
 		t.Errorf("--timeout 1ns: exit %d, %s; want 3", code, errOut)
+	}
+}
+
+// TestReportsImportStdin is how Postfix's pipe transport hands mail to
+// mxray: one message on standard input.
+func TestReportsImportStdin(t *testing.T) {
+	data := t.TempDir()
+	msg, err := os.ReadFile(filepath.Join(testutil.Shared(t, "dmarc-aggregate"), "mox", "google.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	importStdin := func() (map[string]any, int) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"reports", "import", "--data", data, "--json", "-"}, bytes.NewReader(msg), &out, &errb)
+		if code == 2 || code == 3 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		return checkEnvelope(t, out.String(), "reports import"), code
+	}
+	res, code := importStdin()
+	if code != 0 || res["imported"] != float64(1) || res["dmarc_reports"] != float64(1) {
+		t.Errorf("first import from stdin: exit %d, %v", code, res)
+	}
+	res, code = importStdin()
+	if code != 0 || res["imported"] != float64(0) || res["duplicates"] != float64(1) {
+		t.Errorf("second import from stdin: exit %d, %v; want a duplicate", code, res)
 	}
 }
