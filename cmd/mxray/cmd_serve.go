@@ -17,10 +17,12 @@ import (
 	"github.com/mxray/mxray/internal/diag"
 	"github.com/mxray/mxray/internal/server"
 	"github.com/mxray/mxray/internal/store"
+	"github.com/mxray/mxray/internal/web"
 )
 
 func newServeCmd(a *app) *cobra.Command {
 	var listen string
+	var allowPrivate bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the JSON API, the report receivers and the alerts",
@@ -47,10 +49,11 @@ SIGTERM, then finishes the requests under way and stops.`,
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8025/api/summary?since=7d`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(reportsContext(cmd, a), a, listen, cmd.Flags().Changed("listen"))
+			return runServe(reportsContext(cmd, a), a, listen, cmd.Flags().Changed("listen"), allowPrivate)
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", server.DefaultListen, "API address ADDR:PORT (default: [web] listen, else 127.0.0.1:8025)")
+	cmd.Flags().StringVar(&listen, "listen", server.DefaultListen, "API and web admin address ADDR:PORT (default: [web] listen, else 127.0.0.1:8025)")
+	cmd.Flags().BoolVar(&allowPrivate, "allow-private", false, "let the web admin's troubleshooters connect to private, loopback and link-local addresses even when listening beyond loopback")
 	return cmd
 }
 
@@ -126,7 +129,7 @@ type serveResult struct {
 	Webhooks      int    `json:"webhooks"`
 }
 
-func runServe(ctx context.Context, a *app, listen string, listenSet bool) error {
+func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivate bool) error {
 	cfg := a.cfg.serverConfig()
 	if listenSet {
 		cfg.Listen = listen
@@ -150,11 +153,28 @@ func runServe(ctx context.Context, a *app, listen string, listenSet bool) error 
 		}
 		return diag.Uncheckedf("%v", err)
 	}
+	api, https, smtp := srv.Addrs()
+	pw, created, err := web.EnsureAdmin(ctx, db, a.env.Clock())
+	if err != nil {
+		return diag.Uncheckedf("web admin: %v", err)
+	}
+	if created {
+		// The one time this password is shown: on the terminal, not in a log.
+		fmt.Fprintf(a.stderr, "web admin: created account %q with password %s (shown once; reset with a new data directory)\n", web.AdminName, pw)
+	}
+	srv.Web, err = web.New(web.Config{
+		Store: db, Env: a.env, Now: a.env.Clock, Logger: a.log,
+		// Troubleshooting from a server reachable by others must not
+		// reach into the admin's own network (SSRF).
+		AllowPrivate: allowPrivate || web.LoopbackOnly(api),
+	})
+	if err != nil {
+		return diag.Uncheckedf("web admin: %v", err)
+	}
 	ev, no := alertWorkers(a, db)
 	runner := alert.NewRunner(ev, no, a.log)
 	srv.AfterImport = func(context.Context) { runner.Kick() }
 
-	api, https, smtp := srv.Addrs()
 	res := serveResult{API: api, HTTPSReceiver: https, SMTPReceiver: smtp, Rules: len(rules), Webhooks: len(hooks)}
 	if !a.opts.JSON {
 		writeServeStart(a.stdout, res, srv.Config())

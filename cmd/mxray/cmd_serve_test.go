@@ -206,8 +206,31 @@ secret = "0123456789abcdef0123"
 	if err := json.Unmarshal([]byte(got[0]), &a); err != nil || a.Rule != "tls" || a.Domain != "example.com" || a.Value != 4 {
 		t.Errorf("alert %v: %s", err, got[0])
 	}
+	// The web admin answers on the same listener: a page asks for a login.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	page, err := noFollow.Get("http://" + api + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode/100 != 3 || !strings.HasPrefix(page.Header.Get("Location"), "/login") {
+		t.Errorf("GET /: HTTP %d to %q, want a redirect to the login page", page.StatusCode, page.Header.Get("Location"))
+	}
+	login, err := http.Get("http://" + api + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := io.ReadAll(login.Body)
+	login.Body.Close()
+	if login.StatusCode != 200 || !bytes.Contains(lb, []byte(`type="password"`)) {
+		t.Errorf("GET /login: HTTP %d, no password field", login.StatusCode)
+	}
+
 	stop()
 	r := <-done
+	if !strings.Contains(r.err, `web admin: created account "admin" with password `) {
+		t.Errorf("the first run did not print the admin's one-time password:\n%s", r.err)
+	}
 	res := checkEnvelope(t, r.out, "serve")
 	if r.code != 0 || res["api"] != api || res["https_receiver"] != recv || res["alert_rules"] != float64(1) {
 		t.Errorf("serve: exit %d %v\n%s", r.code, res, r.err)

@@ -92,6 +92,9 @@ type Server struct {
 	// AfterImport, when set, is called after each received blob was
 	// imported (the alert rules run there).
 	AfterImport func(ctx context.Context)
+	// Web, when set, is the web admin, served on the API's listener for
+	// every path outside /api/.
+	Web http.Handler
 
 	api, https, smtp net.Listener
 	tlsHTTPS         *tls.Config
@@ -222,6 +225,19 @@ func (s *Server) Addrs() (api, https, smtp string) {
 // shutdownGrace is how long a shutdown waits for requests and sessions.
 const shutdownGrace = 10 * time.Second
 
+// Handler serves the web listener: the JSON API under /api/ and, when Web
+// is set, the web admin everywhere else.
+func (s *Server) Handler() http.Handler {
+	api := s.APIHandler()
+	if s.Web == nil {
+		return api
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api)
+	mux.Handle("/", s.Web)
+	return mux
+}
+
 // Serve serves until ctx is done, then stops accepting, lets what is under
 // way finish (for up to ten seconds) and returns. Listen must have
 // succeeded.
@@ -230,7 +246,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("%w: Serve before Listen", ErrConfig)
 	}
 	log := s.env.Log()
-	servers := []*http.Server{{Handler: s.APIHandler(), ReadHeaderTimeout: 30 * time.Second,
+	servers := []*http.Server{{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return ctx }}}
 	lns := []net.Listener{s.api}
 	if s.https != nil {
