@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -170,7 +171,12 @@ type authHandler func(http.ResponseWriter, *http.Request, *store.AdminSession)
 // auth lets logged-in requests through to h. Without a session a page
 // redirects to the login, the event stream gets 401. A POST must carry
 // the session's CSRF token in the form field "csrf", else 403.
-func (s *server) auth(h authHandler) http.HandlerFunc {
+func (s *server) auth(h authHandler) http.HandlerFunc { return s.authBody(h, maxFormBytes) }
+
+// authBody is auth with a larger limit on the POST body (a message
+// upload); multipart bodies are parsed with at most 1 MiB in memory, the
+// rest in temporary files. A body over limit is refused with 413.
+func (s *server) authBody(h authHandler, limit int64) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.session(r)
 		if sess == nil {
@@ -182,7 +188,17 @@ func (s *server) auth(h authHandler) http.HandlerFunc {
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			var err error
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+				err = r.ParseMultipartForm(multipartMemory)
+			} else {
+				err = r.ParseForm()
+			}
+			if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+				http.Error(w, "The form is too large: at most "+sizeText(limit)+".", http.StatusRequestEntityTooLarge)
+				return
+			}
 			if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
 				http.Error(w, "form token missing or wrong (CSRF protection): reload the page and try again", http.StatusForbidden)
 				return
@@ -318,4 +334,12 @@ func clientKey(r *http.Request) string {
 		return "ip:" + p.String()
 	}
 	return "ip:" + a.String()
+}
+
+// sizeText writes a byte count as KiB or MiB.
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n>>10, 10) + " KiB"
 }

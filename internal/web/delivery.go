@@ -25,12 +25,9 @@ func (s *server) deliveryPage(w http.ResponseWriter, r *http.Request, sess *stor
 		User: sess.Admin, CSRF: sess.CSRF, Target: r.URL.Query().Get("target")})
 }
 
-// deliveryRun streams the delivery test as server-sent events (HTML
-// Living Standard §9.2): "start" and "step" events while it runs, one
-// "result" event at the end, each data line one JSON object as the CLI's
-// --json prints it. Refusals come before the stream starts, as plain
-// text with their status: 400 for a bad target, 429 over the rate limit,
-// 403 from another site.
+// deliveryRun streams the delivery test (see stream). Refusals come
+// before the stream starts, as plain text with their status: 400 for a
+// bad target, 429 over the rate limit, 403 from another site.
 func (s *server) deliveryRun(w http.ResponseWriter, r *http.Request, _ *store.AdminSession) {
 	// A GET is exempt from CrossOriginProtection; this one makes outgoing
 	// connections, so another site must not start it (SameSite=Lax would
@@ -44,9 +41,26 @@ func (s *server) deliveryRun(w http.ResponseWriter, r *http.Request, _ *store.Ad
 		http.Error(w, "Give an address (local@domain) or a domain name: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	label := target.Address + target.Domain
+	s.stream(w, r, "delivery", label, func(ctx context.Context, env diag.Env, sink diag.Sink) any {
+		res := delivery.Run(ctx, env, target, sink)
+		s.log.Debug("web: delivery test", "target", label, "verdict", res.Verdict)
+		return res
+	})
+}
+
+// stream runs one troubleshooter as server-sent events (HTML Living
+// Standard §9.2): "start" and "step" events while it runs, one "result"
+// event at the end, each data line one JSON object as the CLI's --json
+// prints it for command. It takes one run from the client's rate limit
+// first (429 over it, before the stream starts) and, unless
+// Config.AllowPrivate, runs fn behind the address guard, adding a
+// StepGuard step that names what it refused.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, command, label string, fn func(ctx context.Context, env diag.Env, sink diag.Sink) any) {
 	if wait, ok := s.runs.take(clientKey(r)); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)))
-		http.Error(w, fmt.Sprintf("Too many tests: at most %d a minute. Try again in %d s.", runsPerWindow, int(wait.Round(time.Second)/time.Second)),
+		secs := int(wait.Round(time.Second) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		http.Error(w, fmt.Sprintf("Too many tests: at most %d a minute. Try again in %d s.", runsPerWindow, secs),
 			http.StatusTooManyRequests)
 		return
 	}
@@ -66,26 +80,25 @@ func (s *server) deliveryRun(w http.ResponseWriter, r *http.Request, _ *store.Ad
 	h.Set("X-Accel-Buffering", "no") // nginx: do not hold the stream back
 	w.WriteHeader(http.StatusOK)
 	sink := &sseSink{w: w, flush: rc.Flush}
-	sink.comment("mxray delivery " + target.Address + target.Domain)
+	sink.comment("mxray " + command + " " + label)
 
-	res := delivery.Run(ctx, env, target, sink)
+	res := fn(ctx, env, sink)
 	if g != nil {
 		if refused := g.Refused(); len(refused) > 0 {
 			sink.Finish(diag.Step{ID: StepGuard, Status: diag.Fail,
 				Title:  "the web admin did not reach private or loopback addresses",
 				Detail: "The DNS led to addresses this server does not connect to for a browser (server-side request forgery protection):\n" + strings.Join(refused, "\n"),
-				Hint:   "Run the test from the command line (mxray delivery), or set allow_private when the admin listens on loopback only.",
+				Hint:   "Run the test from the command line (mxray " + command + "), or set allow_private when the admin listens on loopback only.",
 				Data:   map[string]any{"refused": refused}})
 		}
 	}
 	var buf bytes.Buffer
 	out := &diag.Output{W: &buf, JSON: true}
-	if err := out.Result("delivery", res, nil); err != nil {
-		s.log.Error("web: delivery result", "err", err)
+	if err := out.Result(command, res, nil); err != nil {
+		s.log.Error("web: result", "command", command, "err", err)
 		return
 	}
 	sink.event("result", bytes.TrimSpace(buf.Bytes()))
-	s.log.Debug("web: delivery test", "target", target.Address+target.Domain, "verdict", res.Verdict)
 }
 
 // sseSink writes steps as server-sent events and flushes each at once.

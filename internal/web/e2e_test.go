@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -185,6 +186,39 @@ func TestBrowser(t *testing.T) {
 	if tr := get(t, ctx, chromedp.Text(css(`#steps li[data-id="rcpt"] details pre`))); !strings.Contains(tr, "RCPT TO:<alice@example.test>") {
 		t.Errorf("rcpt transcript %q", tr)
 	}
+
+	// The DMARC page: one check with a signed message pasted; the
+	// result shows DMARC, the alignment and the Authentication-Results.
+	msgJSON, _ := json.Marshal(string(signedMessage(t)))
+	run(t, ctx, "DMARC check",
+		chromedp.Navigate(srv.URL+"/troubleshoot/dmarc"),
+		chromedp.WaitVisible(css("#mail_from")),
+		chromedp.SendKeys(css("#mail_from"), "user@bounce.dmarc-strict.test"),
+		chromedp.SendKeys(css("#ip"), "127.0.0.1"),
+		chromedp.SendKeys(css("#helo"), "mx1.example.test"),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(() => { document.getElementById("message").value = `+string(msgJSON)+`; return true; })()`)(ctx, tg)
+			return err
+		}),
+		chromedp.Click(css("#run")),
+		chromedp.WaitVisible(css("#dmarc-result[data-result]")),
+		shoot(dir, "7-dmarc-result"))
+	if r := get(t, ctx, chromedp.AttributeValue(css("#dmarc-result"), "data-result")); r.Value != "pass" {
+		t.Errorf("DMARC result %q, want pass", r.Value)
+	}
+	if ar := get(t, ctx, chromedp.Text(css("#auth-results"))); !strings.Contains(ar, "dkim=pass header.d=dmarc-strict.test") {
+		t.Errorf("Authentication-Results %q", ar)
+	}
+	if tree := get(t, ctx, chromedp.Text(css(`#steps li[data-id="spf-mailfrom"] ul.trace`))); !strings.Contains(tree, "bounce.dmarc-strict.test") {
+		t.Errorf("SPF trace %q", tree)
+	}
+	run(t, ctx, "connection and domain pages",
+		chromedp.Navigate(srv.URL+"/troubleshoot/connection"),
+		chromedp.WaitVisible(css("#host")),
+		shoot(dir, "8-connection-form"),
+		chromedp.Navigate(srv.URL+"/troubleshoot/domain"),
+		chromedp.WaitVisible(css("#domain")),
+		shoot(dir, "9-domain-form"))
 
 	// On a phone: nothing wider than the screen.
 	run(t, ctx, "phone",

@@ -171,6 +171,10 @@ func labEnv(t *testing.T) diag.Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	// The scenario domains (lab.Scenarios) and, over them, labZones.
+	if err := lab.LoadScenarios(srv); err != nil {
+		t.Fatal(err)
+	}
 	for origin, zone := range labZones {
 		if err := srv.AddZone(origin, zone, lab.ZoneOptions{}); err != nil {
 			t.Fatal(err)

@@ -30,8 +30,16 @@
 //     literal, and the dialer resolves through it, so the check is made
 //     on the addresses actually dialed.
 //
-// Not supported yet: the DMARC, connection and domain troubleshooters,
-// reports and settings pages (placeholders); several accounts managed
+// The troubleshooters: Email delivery (delivery.Run, a GET stream), and
+// DMARC (authcheck.Run, with an optional message pasted or uploaded, at
+// most 25 MiB), Connection (probe.Run, without credentials) and Domain
+// (domain.Run), whose runs are POSTs carrying the CSRF token.
+//
+// Not supported yet: a login in the connection test (no credentials
+// are taken in the browser); the reports and settings pages
+// (placeholders); address literals that a domain audit finds in
+// autoconfig documents are dialed without the guard's check (dnsx.Dialer
+// dials literals without a lookup); several accounts managed
 // from the browser; idle session timeout (sessions end at their absolute
 // expiry or on logout); trusting X-Forwarded-For behind a proxy (limits
 // count the proxy's address then); a page without JavaScript for the
@@ -52,6 +60,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mxray/mxray/internal/authcheck"
 	"github.com/mxray/mxray/internal/diag"
 	"github.com/mxray/mxray/internal/store"
 )
@@ -100,13 +109,17 @@ type Config struct {
 
 // Limits of the rate limiters.
 const (
-	loginFailures  = 5
-	loginWindow    = 15 * time.Minute
-	runsPerWindow  = 10
-	runWindow      = time.Minute
-	maxFormBytes   = 64 << 10
-	defaultTTL     = 12 * time.Hour
-	defaultTimeout = 2 * time.Minute
+	loginFailures = 5
+	loginWindow   = 15 * time.Minute
+	runsPerWindow = 10
+	runWindow     = time.Minute
+	maxFormBytes  = 64 << 10
+	// A DMARC run's form may carry a whole message (authcheck.MaxMessage,
+	// 25 MiB, like the CLI's --message) besides its fields.
+	maxMessageForm  = authcheck.MaxMessage + maxFormBytes
+	multipartMemory = 1 << 20
+	defaultTTL      = 12 * time.Hour
+	defaultTimeout  = 2 * time.Minute
 )
 
 //go:embed templates/*.html
@@ -167,6 +180,12 @@ func New(cfg Config) (http.Handler, error) {
 	}))
 	mux.HandleFunc("GET /troubleshoot/delivery", s.auth(s.deliveryPage))
 	mux.HandleFunc("GET /troubleshoot/delivery/run", s.auth(s.deliveryRun))
+	mux.HandleFunc("GET /troubleshoot/dmarc", s.auth(s.dmarcPage))
+	mux.HandleFunc("POST /troubleshoot/dmarc/run", s.authBody(s.dmarcRun, maxMessageForm))
+	mux.HandleFunc("GET /troubleshoot/connection", s.auth(s.connectionPage))
+	mux.HandleFunc("POST /troubleshoot/connection/run", s.auth(s.connectionRun))
+	mux.HandleFunc("GET /troubleshoot/domain", s.auth(s.domainPage))
+	mux.HandleFunc("POST /troubleshoot/domain/run", s.auth(s.domainRun))
 	for _, p := range placeholders {
 		mux.HandleFunc("GET "+p.Path, s.auth(s.placeholder(p)))
 	}
@@ -224,13 +243,14 @@ type page struct {
 	Target  string
 	Summary string // placeholders: what will come
 	Command string // placeholders: the CLI command that does it today
+	// Services: the connection page's checkboxes (probe.Services).
+	Services []string
+	// MaxMessage: the DMARC page's upload limit, in words.
+	MaxMessage string
 }
 
 // placeholders are the pages not built yet.
 var placeholders = []struct{ Path, Title, Summary, Command string }{
-	{"/troubleshoot/dmarc", "DMARC", "Why a message failed DMARC: SPF, DKIM and alignment, step by step.", "mxray auth"},
-	{"/troubleshoot/connection", "Connection", "Connect to a mail server's SMTP, IMAP or POP3 port and test TLS and login.", "mxray probe"},
-	{"/troubleshoot/domain", "Domain", "Audit a domain's mail setup: MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE, autoconfig.", "mxray domain"},
 	{"/reports", "Reports", "DMARC aggregate, TLS and failure reports received for your domains.", "mxray reports summary"},
 	{"/settings", "Settings", "Accounts, API tokens, alert rules and webhooks.", "mxray token list"},
 }
@@ -255,7 +275,7 @@ var funcs = template.FuncMap{
 
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "delivery", "placeholder"} {
+	for _, name := range []string{"login", "delivery", "dmarc", "connection", "domain", "placeholder"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
