@@ -125,6 +125,11 @@ type Dialer struct {
 	Timeout time.Duration
 	// Network restricts name resolution: "tcp4", "tcp6" or "tcp" (both).
 	Network string
+	// Allow, when set, is asked about every address about to be dialed,
+	// looked up or given as a literal, before the connect map: an error
+	// refuses the connection. The web admin uses it to keep its
+	// troubleshooters out of private networks.
+	Allow func(netip.Addr) error
 }
 
 // DialContext connects to address (HOST:PORT). A host name is looked up
@@ -161,6 +166,11 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 
 // DialAddr connects to one address, applying the connect map.
 func (d *Dialer) DialAddr(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+	if d.Allow != nil {
+		if err := d.Allow(ap.Addr()); err != nil {
+			return nil, err
+		}
+	}
 	target := d.ConnectMap.Apply(ap.String())
 	nd := net.Dialer{Timeout: d.Timeout}
 	c, err := nd.DialContext(ctx, "tcp", target)

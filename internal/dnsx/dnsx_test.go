@@ -344,6 +344,42 @@ func TestConnectMap(t *testing.T) {
 	}
 }
 
+func TestDialerAllowRefusesBeforeConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	errPrivate := errors.New("private")
+	var asked []netip.Addr
+	d := &dnsx.Dialer{Timeout: time.Second, Allow: func(a netip.Addr) error {
+		asked = append(asked, a)
+		if a.IsLoopback() {
+			return errPrivate
+		}
+		return nil
+	}}
+	// A literal never goes through a lookup: the hook still sees it.
+	if _, err := d.DialContext(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, errPrivate) {
+		t.Fatalf("dial of a refused literal: %v", err)
+	}
+	if len(asked) != 1 || !asked[0].IsLoopback() {
+		t.Errorf("Allow asked about %v", asked)
+	}
+	select {
+	case <-accepted:
+		t.Error("the refused address was connected to")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 func TestDialerResolvesThroughResolverAndMaps(t *testing.T) {
 	s := startLab(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

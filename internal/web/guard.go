@@ -46,8 +46,22 @@ func guarded(env diag.Env) (diag.Env, *guard) {
 	env.Resolver = g
 	d := *env.Dialer
 	d.Resolver = g
+	d.Allow = g.allow
 	env.Dialer = &d
 	return env, g
+}
+
+// allow is the Dialer's last word on every address it is about to dial,
+// including literals (named by an autoconfig document, say) that never
+// went through a lookup.
+func (g *guard) allow(a netip.Addr) error {
+	if reachable(a) {
+		return nil
+	}
+	g.mu.Lock()
+	g.refused = append(g.refused, "connection → "+a.String())
+	g.mu.Unlock()
+	return fmt.Errorf("%w: %s", ErrPrivateAddress, a)
 }
 
 // Query implements dnsx.Resolver.

@@ -37,9 +37,7 @@
 //
 // Not supported yet: a login in the connection test (no credentials
 // are taken in the browser); the reports and settings pages
-// (placeholders); address literals that a domain audit finds in
-// autoconfig documents are dialed without the guard's check (dnsx.Dialer
-// dials literals without a lookup); several accounts managed
+// (placeholders); several accounts managed
 // from the browser; idle session timeout (sessions end at their absolute
 // expiry or on logout); trusting X-Forwarded-For behind a proxy (limits
 // count the proxy's address then); a page without JavaScript for the
