@@ -98,7 +98,8 @@ func newReportsImportCmd(a *app) *cobra.Command {
 
 PATH is a file (XML, JSON, gzip, zip or an e-mail message), a directory (read
 recursively), an mbox file (one message at a time) or a Maildir (cur/ and new/).
-Every report is stored in one transaction; a report already stored (same
+Every report is stored whole or not at all (its own savepoint inside a
+transaction that groups small reports); a report already stored (same
 reporter and report id, or the same content) is counted as a duplicate and
 skipped, so importing twice changes nothing. Bounces are stored as bounces.
 What cannot be parsed is quarantined with the reason.

@@ -24,12 +24,9 @@ type Store interface {
 	// Seen returns the id of the report stored with this content hash,
 	// or 0.
 	Seen(ctx context.Context, hash string) (int64, error)
-	SaveDMARC(ctx context.Context, m store.Meta, r *dmarcrpt.Report) (store.Saved, error)
-	BeginDMARC(ctx context.Context, m store.Meta, fb *dmarcrpt.Feedback) (*store.DMARCTx, store.Saved, error)
-	SaveTLS(ctx context.Context, m store.Meta, r *tlsrpt.Report) (store.Saved, error)
-	SaveFailure(ctx context.Context, m store.Meta, r *arf.Report) (store.Saved, error)
-	SaveBounce(ctx context.Context, m store.Meta, r *dsn.Report) (store.Saved, error)
-	Quarantine(ctx context.Context, q store.QuarantineItem) (id int64, already bool, err error)
+	// Group starts a group of reports committed in one transaction, a
+	// savepoint per report.
+	Group(ctx context.Context) *store.Group
 }
 
 // Result is what became of one payload.
@@ -95,14 +92,26 @@ func (s *Stats) add(o Outcome, kind Kind, msgs int64) {
 }
 
 // Importer reads blobs into a Store: each blob is decoded (Decode), each
-// payload parsed by the parser its kind calls for and stored, one
-// transaction per report. What cannot be decoded or parsed is quarantined
+// payload parsed by the parser its kind calls for and stored, each report
+// whole or not at all. What cannot be decoded or parsed is quarantined
 // with its bytes and the reason, never dropped. Bounces (DSNs, and text
 // bounces that Decode does not recognise as reports) are stored as
 // bounces.
 //
 // Blobs are decoded and parsed by Workers goroutines and stored by one, in
 // the order the walk produced them, so that report ids follow the input.
+//
+// Reports are committed in groups (store.Group): several reports in one
+// database transaction, each in a savepoint of its own, so that a report
+// that fails midway (a parse error in a streamed report, a value the
+// store refuses) is rolled back alone and quarantined while the others
+// of its group are kept. A group is committed once it holds GroupReports
+// reports or GroupRecords DMARC records, when the input keeps the
+// storing goroutine waiting beyond GroupDelay after the group began, and
+// at the end of the input. Outcome and Progress hear of a report once it
+// is committed. A crash or a store failure loses the uncommitted group
+// only; importing the same input again stores it (what was committed is
+// then a duplicate).
 type Importer struct {
 	Store   Store
 	Limits  Limits
@@ -111,11 +120,24 @@ type Importer struct {
 	Workers int              // parsing goroutines; GOMAXPROCS when 0
 	Now     func() time.Time // the import time stamp (diag.Env.Clock)
 	Log     *slog.Logger
-	// Progress, when set, is called after each blob is stored, from the
-	// storing goroutine.
+	// Progress, when set, is called once a blob, or a group holding
+	// blobs, is committed, from the storing goroutine.
 	Progress func(Stats)
-	// Outcome, when set, is called for each payload.
+	// Outcome, when set, is called for each payload, in input order,
+	// once its group is committed.
 	Outcome func(Outcome)
+	// GroupReports (payloads, default 200), GroupRecords (DMARC records,
+	// default 20,000) and GroupDelay (default 200 ms) bound a group;
+	// GroupReports 1 commits each report alone.
+	GroupReports, GroupRecords int
+	GroupDelay                 time.Duration
+}
+
+// pending is an outcome stored in the group, not yet committed.
+type pending struct {
+	o    Outcome
+	kind Kind
+	msgs int64
 }
 
 // unit is one payload, parsed and ready to store, or to quarantine.
@@ -213,30 +235,111 @@ func (im *Importer) Import(ctx context.Context, walk func(ctx context.Context, f
 	}
 	var st Stats
 	var fatal error
-	for j := range order {
-		for u := range j.units {
+	g := im.Store.Group(ctx)
+	defer g.Rollback()
+	maxReports, maxRecords, delay := im.GroupReports, im.GroupRecords, im.GroupDelay
+	if maxReports <= 0 {
+		maxReports = 200
+	}
+	if maxRecords <= 0 {
+		maxRecords = 20000
+	}
+	if delay <= 0 {
+		delay = 200 * time.Millisecond
+	}
+	var (
+		held       []pending // stored in the group, in order
+		heldBlobs  int       // blobs whose payloads are all in held
+		groupStart time.Time // when the group's first payload was stored
+		timer      *time.Timer
+	)
+	flush := func() {
+		if fatal != nil || len(held) == 0 {
+			return
+		}
+		if err := g.Commit(); err != nil {
+			fatal = err
+			cancel()
+			return
+		}
+		for _, p := range held {
+			st.add(p.o, p.kind, p.msgs)
+			if im.Outcome != nil {
+				im.Outcome(p.o)
+			}
+		}
+		clear(held)
+		held = held[:0]
+		st.Blobs += heldBlobs
+		heldBlobs = 0
+		if im.Progress != nil {
+			im.Progress(st)
+		}
+	}
+	// idle is called when the storing goroutine would wait for input: it
+	// returns a channel that fires when the group has waited long enough.
+	idle := func() <-chan time.Time {
+		if fatal != nil || len(held) == 0 {
+			return nil
+		}
+		left := delay - im.now().Sub(groupStart)
+		if left <= 0 {
+			flush()
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+		} else {
+			timer.Reset(left)
+		}
+		return timer.C
+	}
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		j, ok := receive(order, idle, flush)
+		if !ok {
+			break
+		}
+		for {
+			u, ok := receive(j.units, idle, flush)
+			if !ok {
+				break
+			}
 			if fatal != nil {
 				u.abandon() // drain, so that the walker and workers finish
 				continue
 			}
-			o, msgs, err := im.commit(ctx, &u)
+			if len(held) == 0 {
+				groupStart = im.now()
+			}
+			o, msgs, err := im.commit(ctx, g, &u)
 			if err != nil {
 				fatal = err
+				g.Rollback()
 				cancel()
 				continue
 			}
-			st.add(o, u.kind, msgs)
-			if im.Outcome != nil {
-				im.Outcome(o)
+			held = append(held, pending{o, u.kind, msgs})
+			if _, records := g.Len(); len(held) >= maxReports || records >= maxRecords {
+				flush()
 			}
 		}
-		if fatal == nil {
+		switch {
+		case fatal != nil:
+		case len(held) == 0: // all committed
 			st.Blobs++
 			if im.Progress != nil {
 				im.Progress(st)
 			}
+		default:
+			heldBlobs++
 		}
 	}
+	flush()
 	werr := <-walkErr
 	if fatal != nil {
 		return st, fatal
@@ -245,6 +348,26 @@ func (im *Importer) Import(ctx context.Context, walk func(ctx context.Context, f
 		return st, err
 	}
 	return st, werr
+}
+
+// receive receives from c. When nothing is ready it asks idle for a
+// deadline and, when that passes first, calls flush and waits on.
+func receive[T any](c <-chan T, idle func() <-chan time.Time, flush func()) (T, bool) {
+	select {
+	case v, ok := <-c:
+		return v, ok
+	default:
+	}
+	if deadline := idle(); deadline != nil {
+		select {
+		case v, ok := <-c:
+			return v, ok
+		case <-deadline:
+			flush()
+		}
+	}
+	v, ok := <-c
+	return v, ok
 }
 
 // abandon tells the goroutine parsing a streamed report to stop, and
@@ -273,15 +396,20 @@ func (im *Importer) Reprocess(ctx context.Context, q store.QuarantineItem) (outc
 	if !ok {
 		return outcomes, false, nil
 	}
+	g := im.Store.Group(ctx)
+	defer g.Rollback()
 	for i := range units {
-		o, _, err := im.commit(ctx, &units[i])
+		o, _, err := im.commit(ctx, g, &units[i])
 		if err != nil {
-			return outcomes, false, err
+			return nil, false, err
 		}
 		outcomes = append(outcomes, o)
 		if o.Result == Quarantined { // the store refused a value
 			ok = false
 		}
+	}
+	if err := g.Commit(); err != nil {
+		return nil, false, err
 	}
 	return outcomes, ok, nil
 }
@@ -291,13 +419,6 @@ func (im *Importer) now() time.Time {
 		return im.Now()
 	}
 	return time.Now()
-}
-
-func (im *Importer) log() *slog.Logger {
-	if im.Log != nil {
-		return im.Log
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // prepare decodes a blob and parses its payloads, handing each to emit in
@@ -442,9 +563,9 @@ func (e parseError) Unwrap() error { return e.error }
 
 // storeStream stores an aggregate report while its records are parsed. A
 // parse error rolls the report back: it is quarantined whole.
-func (im *Importer) storeStream(ctx context.Context, m store.Meta, u *unit) (saved store.Saved, records int, msgs int64, err error) {
+func (im *Importer) storeStream(ctx context.Context, g *store.Group, m store.Meta, u *unit) (saved store.Saved, records int, msgs int64, err error) {
 	st := u.stream
-	t, saved, err := im.Store.BeginDMARC(ctx, m, &st.header)
+	t, saved, err := g.BeginDMARC(ctx, m, &st.header)
 	if err != nil || t == nil {
 		u.abandon()
 		return saved, 0, 0, err
@@ -466,9 +587,10 @@ func (im *Importer) storeStream(ctx context.Context, m store.Meta, u *unit) (sav
 	return saved, records, int64(min(st.final.Messages, 1<<62)), nil
 }
 
-// commit stores one unit and says what became of it; msgs is the number
-// of messages an aggregate report covers.
-func (im *Importer) commit(ctx context.Context, u *unit) (Outcome, int64, error) {
+// commit stores one unit in the group and says what became of it; msgs
+// is the number of messages an aggregate report covers.
+func (im *Importer) commit(ctx context.Context, g *store.Group, u *unit) (Outcome, int64, error) {
+	debug := im.Log != nil && im.Log.Enabled(ctx, slog.LevelDebug)
 	o := Outcome{Origin: u.origin, Name: u.name, Kind: u.kind}
 	if o.Name == o.Origin {
 		o.Name = "" // the blob itself
@@ -476,7 +598,9 @@ func (im *Importer) commit(ctx context.Context, u *unit) (Outcome, int64, error)
 	at := im.now()
 	if u.seen != 0 {
 		o.Result, o.ID = Duplicate, u.seen
-		im.log().Debug("import", "origin", u.origin, "payload", u.name, "result", o.Result, "id", o.ID)
+		if debug {
+			im.Log.Debug("import", "origin", u.origin, "payload", u.name, "result", o.Result, "id", o.ID)
+		}
 		return o, 0, nil
 	}
 	if !u.quarantine {
@@ -490,16 +614,16 @@ func (im *Importer) commit(ctx context.Context, u *unit) (Outcome, int64, error)
 		o.Result = Imported
 		switch {
 		case u.stream != nil:
-			saved, o.Records, msgs, err = im.storeStream(ctx, m, u)
+			saved, o.Records, msgs, err = im.storeStream(ctx, g, m, u)
 		case u.dmarc != nil:
-			saved, err = im.Store.SaveDMARC(ctx, m, u.dmarc)
+			saved, err = g.SaveDMARC(ctx, m, u.dmarc)
 			o.Records, msgs = len(u.dmarc.Records), int64(min(u.dmarc.Messages, 1<<62))
 		case u.tls != nil:
-			saved, err = im.Store.SaveTLS(ctx, m, u.tls)
+			saved, err = g.SaveTLS(ctx, m, u.tls)
 		case u.failure != nil:
-			saved, err = im.Store.SaveFailure(ctx, m, u.failure)
+			saved, err = g.SaveFailure(ctx, m, u.failure)
 		case u.bounce != nil:
-			saved, err = im.Store.SaveBounce(ctx, m, u.bounce)
+			saved, err = g.SaveBounce(ctx, m, u.bounce)
 			o.Result = Bounced
 		}
 		switch {
@@ -508,7 +632,9 @@ func (im *Importer) commit(ctx context.Context, u *unit) (Outcome, int64, error)
 			if saved.Duplicate {
 				o.Result, o.Records, msgs = Duplicate, 0, 0
 			}
-			im.log().Debug("import", "origin", u.origin, "payload", u.name, "result", o.Result, "id", o.ID)
+			if debug {
+				im.Log.Debug("import", "origin", u.origin, "payload", u.name, "result", o.Result, "id", o.ID)
+			}
 			return o, msgs, nil
 		case errors.Is(err, store.ErrInvalid), errors.As(err, new(parseError)):
 			u.quarantine, u.reason = true, err.Error()
@@ -520,13 +646,15 @@ func (im *Importer) commit(ctx context.Context, u *unit) (Outcome, int64, error)
 	if strings.HasPrefix(u.name, u.origin) {
 		origin = u.name // the member of the blob that failed
 	}
-	id, already, err := im.Store.Quarantine(ctx, store.QuarantineItem{At: at, Origin: origin,
+	id, already, err := g.Quarantine(ctx, store.QuarantineItem{At: at, Origin: origin,
 		MessageID: u.msgID, Kind: string(u.kind), Reason: u.reason, Raw: u.raw})
 	if err != nil {
 		return o, 0, err
 	}
 	o.Result, o.ID, o.Reason, o.Already, o.Records = Quarantined, id, u.reason, already, 0
-	im.log().Debug("import", "origin", u.origin, "payload", u.name, "result", o.Result, "id", id, "reason", u.reason)
+	if debug {
+		im.Log.Debug("import", "origin", u.origin, "payload", u.name, "result", o.Result, "id", id, "reason", u.reason)
+	}
 	return o, 0, nil
 }
 

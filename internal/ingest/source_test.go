@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -338,19 +339,22 @@ func TestReprocess(t *testing.T) {
 	}
 }
 
-// failingStore refuses TLS reports with an error of its own.
-type failingStore struct{ *store.DB }
-
-var errDisk = errors.New("disk on fire")
-
-func (f failingStore) SaveTLS(context.Context, store.Meta, *tlsrpt.Report) (store.Saved, error) {
-	return store.Saved{}, errDisk
+// breakTLS makes the store refuse TLS reports with an error of its own, a
+// failure that is not store.ErrInvalid: a trigger aborts the insert.
+func breakTLS(t *testing.T, db *store.DB) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER disk_on_fire BEFORE INSERT ON tls_reports BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestImportStopsOnStoreFailure(t *testing.T) {
 	ctx := context.Background()
-	im, db := importer(t)
-	im.Store = failingStore{db}
 	var list []Blob
 	for range 20 {
 		list = append(list, shared(t, "dmarc-aggregate", "mox/google.eml"))
@@ -360,12 +364,38 @@ func TestImportStopsOnStoreFailure(t *testing.T) {
 	for i := 4; i < 8; i++ {
 		list[i] = Blob{Origin: fmt.Sprintf("big%d.xml", i), Data: []byte(bigReport(fmt.Sprint(i), 4000))}
 	}
-	st, err := im.Import(ctx, blobs(list...))
-	if !errors.Is(err, errDisk) {
-		t.Fatalf("Import = %v, want the store's error", err)
-	}
-	if st.Imported != 1 || st.Duplicates != 2 {
-		t.Errorf("stats %+v: want the 3 blobs before the failure", st)
+	for _, tc := range []struct {
+		name                 string
+		group                int
+		imported, duplicates int
+	}{
+		// Each report committed alone: the 3 blobs before the failure stay.
+		{"alone", 1, 1, 2},
+		// Grouped: the failure loses the group, which held those 3 blobs.
+		{"grouped", 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			im, db := importer(t)
+			im.GroupReports = tc.group
+			breakTLS(t, db)
+			var outs []Outcome
+			im.Outcome = func(o Outcome) { outs = append(outs, o) }
+			st, err := im.Import(ctx, blobs(list...))
+			if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+				t.Fatalf("Import = %v, want the store's error", err)
+			}
+			if st.Imported != tc.imported || st.Duplicates != tc.duplicates || len(outs) != tc.imported+tc.duplicates {
+				t.Errorf("stats %+v, %d outcomes: want %d imported and %d duplicates", st, len(outs), tc.imported, tc.duplicates)
+			}
+			// What the stats say is what the store holds.
+			sum, err := db.Summary(ctx, store.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if held := sum.Totals.DMARC + sum.Totals.TLS; held != int64(tc.imported) {
+				t.Errorf("the store holds %d reports, want %d", held, tc.imported)
+			}
+		})
 	}
 }
 
@@ -379,5 +409,40 @@ func TestMessageID(t *testing.T) {
 		if got := messageID([]byte(in)); got != want {
 			t.Errorf("messageID(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// When the input makes the storing goroutine wait, the group is
+// committed after GroupDelay rather than at the end of the input: a
+// source that trickles (IMAP, a receiver) has its reports stored.
+func TestImportCommitsWhileInputWaits(t *testing.T) {
+	ctx := context.Background()
+	im, db := importer(t)
+	im.GroupDelay = time.Millisecond
+	committed := make(chan Outcome, 2)
+	im.Outcome = func(o Outcome) { committed <- o }
+	first := shared(t, "dmarc-aggregate", "mox/google.eml")
+	st, err := im.Import(ctx, func(_ context.Context, fn func(Blob) error) error {
+		if err := fn(first); err != nil {
+			return err
+		}
+		select {
+		case o := <-committed:
+			if o.Result != Imported {
+				t.Errorf("first: %+v", o)
+			}
+			if r, err := db.Report(ctx, o.ID, 0); err != nil || r.Reporter == "" {
+				t.Errorf("the first report is not readable before the input ends: %+v, %v", r, err)
+			}
+		case <-time.After(time.Minute): // a hang guard, not a timing assertion
+			return errors.New("the first report was not committed while the input waited")
+		}
+		return fn(shared(t, "smtp-tls-reports", "dmarc-report-viewer/rfc-example.json"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Imported != 2 || st.Blobs != 2 {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -111,13 +111,16 @@ func numberPlaceholders(q string) string {
 func cleanArgs(args []any) []any {
 	for i, a := range args {
 		if s, ok := a.(string); ok {
+			changed := false
 			if !utf8.ValidString(s) {
-				s = strings.ToValidUTF8(s, "\uFFFD")
+				s, changed = strings.ToValidUTF8(s, "\uFFFD"), true
 			}
 			if strings.IndexByte(s, 0) >= 0 {
-				s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+				s, changed = strings.ReplaceAll(s, "\x00", "\uFFFD"), true
 			}
-			args[i] = s
+			if changed {
+				args[i] = s // boxing allocates: only when changed
+			}
 		}
 	}
 	return args

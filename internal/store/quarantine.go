@@ -34,16 +34,39 @@ func quarantineHash(q QuarantineItem) string {
 // content quarantined before is not kept twice: already is true and id is
 // the item held.
 func (s *DB) Quarantine(ctx context.Context, q QuarantineItem) (id int64, already bool, err error) {
+	return quarantine(ctx, s.db, q)
+}
+
+// Quarantine keeps q in the group's transaction, committed with the
+// group: on SQLite another connection could not write while the group
+// holds the write lock.
+func (g *Group) Quarantine(ctx context.Context, q QuarantineItem) (id int64, already bool, err error) {
+	if err := g.start(ctx); err != nil {
+		return 0, false, err
+	}
+	id, already, err = quarantine(ctx, g.tx, q)
+	if eerr := g.end(ctx, err == nil); eerr != nil {
+		return 0, false, eerr
+	}
+	return id, already, err
+}
+
+// rowQuerier is sqlDB or *sqlTx.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func quarantine(ctx context.Context, db rowQuerier, q QuarantineItem) (id int64, already bool, err error) {
 	h := quarantineHash(q)
 	raw := q.Raw
 	if raw == nil {
 		raw = []byte{}
 	}
-	err = s.db.QueryRowContext(ctx, `INSERT INTO quarantine (received_at, origin, message_id, kind, reason, size, content_hash, raw)
+	err = db.QueryRowContext(ctx, `INSERT INTO quarantine (received_at, origin, message_id, kind, reason, size, content_hash, raw)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
 		unix(q.At), q.Origin, q.MessageID, q.Kind, q.Reason, int64(len(q.Raw)), h, raw).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		if err := s.db.QueryRowContext(ctx, `SELECT id FROM quarantine WHERE content_hash = ?`, h).Scan(&id); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT id FROM quarantine WHERE content_hash = ?`, h).Scan(&id); err != nil {
 			return 0, false, fmt.Errorf("store: %w", err)
 		}
 		return id, true, nil

@@ -51,11 +51,166 @@ type reportRow struct {
 	warnings []string
 }
 
-// begin starts one report's transaction with its reports row, which
-// decides whether it is a duplicate; then tx is nil.
-func (s *DB) begin(ctx context.Context, m Meta, h reportRow) (*sqlTx, Saved, error) {
+// Group stores reports in one database transaction, each report in a
+// savepoint of its own (SAVEPOINT before its first row, RELEASE once it
+// is complete, ROLLBACK TO when it fails), so that each report is still
+// stored whole or not at all while the cost of a transaction — begin,
+// commit, the sync of the write-ahead log — is shared by the group. Its
+// reports become durable, together, when Commit returns; until then
+// nothing of the group is visible to other connections. Dedup sees the
+// reports stored earlier in the group, since they are in the same
+// transaction. Quarantine items saved through the group join it too.
+//
+// One report at a time: a report's DMARCTx must be committed or rolled
+// back before the next report starts. A Group is used by one goroutine.
+// On SQLite the group holds the database's write lock from its first
+// report to Commit, so other writers wait for it (busy_timeout): keep
+// groups short.
+type Group struct {
+	s     *DB
+	ctx   context.Context
+	tx    *sqlTx
+	each  bool // a savepoint per report; false for a group of one report (DB.SaveDMARC…), whose transaction is the report's
+	open  bool // a report is being stored
+	err   error
+	count struct{ reports, records int }
+
+	insReport, findDup, insDMARC, savepoint, release, rollbackTo *sqlStmt
+	insRecords                                                   []*sqlStmt // prepared in the transaction on first use
+	args                                                         []any
+	buf                                                          []byte
+	last                                                         struct {
+		reasons, headerFrom, envelopeFrom, envelopeTo, dkim, spf lastArg
+	}
+}
+
+// ErrGroup: a Group was used out of turn (a report begun while another
+// is open, or Commit with a report open), or after its transaction
+// failed.
+var ErrGroup = errors.New("store: group")
+
+// Group starts a group of reports stored in one transaction (see Group);
+// the transaction begins with the first report.
+func (s *DB) Group(ctx context.Context) *Group {
+	return &Group{s: s, ctx: ctx, each: true}
+}
+
+// Len returns the number of reports (and quarantine items) stored in the
+// group since it began or was last committed, and the number of DMARC
+// records among them.
+func (g *Group) Len() (reports, records int) { return g.count.reports, g.count.records }
+
+// Commit commits the group's reports; the group can then be used for more.
+func (g *Group) Commit() error {
+	if g.open {
+		return fmt.Errorf("%w: commit with a report open", ErrGroup)
+	}
+	if g.err != nil {
+		g.Rollback()
+		return g.err
+	}
+	if g.tx == nil {
+		return nil
+	}
+	err := g.tx.Commit()
+	g.reset()
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Rollback abandons the reports not yet committed.
+func (g *Group) Rollback() {
+	if g.tx != nil {
+		g.tx.Rollback()
+	}
+	g.reset()
+}
+
+func (g *Group) reset() {
+	g.tx, g.open, g.err, g.count = nil, false, nil, struct{ reports, records int }{}
+	g.insReport, g.findDup, g.insDMARC, g.savepoint, g.release, g.rollbackTo = nil, nil, nil, nil, nil, nil
+	clear(g.insRecords)
+}
+
+// start begins the group's transaction, when not yet begun, and the
+// savepoint of a report.
+func (g *Group) start(ctx context.Context) error {
+	if g.err != nil {
+		return g.err
+	}
+	if g.open {
+		return fmt.Errorf("%w: a report is still open", ErrGroup)
+	}
+	if g.tx == nil {
+		tx, err := g.s.db.BeginTx(g.ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		g.tx = tx
+		g.insReport = tx.StmtContext(g.ctx, g.s.insReport)
+		g.findDup = tx.StmtContext(g.ctx, g.s.findDup)
+		g.insDMARC = tx.StmtContext(g.ctx, g.s.insDMARC)
+		if g.insRecords == nil {
+			g.insRecords = make([]*sqlStmt, len(recordBatches))
+		}
+		if g.each {
+			for _, p := range []struct {
+				dst **sqlStmt
+				q   string
+			}{{&g.savepoint, `SAVEPOINT report`}, {&g.release, `RELEASE SAVEPOINT report`}, {&g.rollbackTo, `ROLLBACK TO SAVEPOINT report`}} {
+				st, err := tx.PrepareContext(g.ctx, p.q)
+				if err != nil {
+					g.Rollback()
+					return fmt.Errorf("store: %w", err)
+				}
+				*p.dst = st
+			}
+		}
+	}
+	if g.each {
+		if _, err := g.savepoint.ExecContext(ctx); err != nil {
+			g.err = fmt.Errorf("store: savepoint: %w", err)
+			return g.err
+		}
+	}
+	g.open = true
+	return nil
+}
+
+// end ends the open report: kept (RELEASE) with ok, else undone (ROLLBACK
+// TO, then RELEASE). An error here leaves the transaction in an unknown
+// state: the group fails.
+func (g *Group) end(ctx context.Context, ok bool) error {
+	if !g.open {
+		return g.err
+	}
+	g.open = false
+	if !g.each {
+		return nil
+	}
+	if !ok {
+		if _, err := g.rollbackTo.ExecContext(ctx); err != nil {
+			g.err = fmt.Errorf("store: rolling back a report: %w", err)
+			return g.err
+		}
+	}
+	if _, err := g.release.ExecContext(ctx); err != nil {
+		g.err = fmt.Errorf("store: releasing a report: %w", err)
+		return g.err
+	}
+	if ok {
+		g.count.reports++
+	}
+	return nil
+}
+
+// begin starts one report with its reports row, which decides whether it
+// is a duplicate; then no report is left open.
+func (g *Group) begin(ctx context.Context, m Meta, h reportRow) (Saved, error) {
 	if m.Hash == "" {
-		return nil, Saved{}, fmt.Errorf("%w: no content hash", ErrInvalid)
+		return Saved{}, fmt.Errorf("%w: no content hash", ErrInvalid)
 	}
 	if h.reporter == "" {
 		h.reporter = "unknown"
@@ -64,43 +219,64 @@ func (s *DB) begin(ctx context.Context, m Meta, h reportRow) (*sqlTx, Saved, err
 	if h.reportID != "" {
 		rid = h.reportID
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, Saved{}, fmt.Errorf("store: %w", err)
-	}
-	var id int64
-	err = tx.StmtContext(ctx, s.insReport).QueryRowContext(ctx, string(h.kind), h.reporter, rid, strings.ToLower(h.domain),
-		unix(h.begin), unix(h.end), m.Source, m.MessageID, m.Hash, unix(m.At), jsonList(h.warnings)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		// ON CONFLICT DO NOTHING: one of the unique keys is taken.
-		var dup int64
-		err := tx.StmtContext(ctx, s.findDup).QueryRowContext(ctx, m.Hash, string(h.kind), h.reporter, rid).Scan(&dup)
-		tx.Rollback()
-		if err != nil {
-			return nil, Saved{}, fmt.Errorf("store: finding the duplicate: %w", err)
-		}
-		return nil, Saved{ID: dup, Duplicate: true}, nil
-	}
-	if err != nil {
-		tx.Rollback()
-		return nil, Saved{}, fmt.Errorf("store: %w", err)
-	}
-	return tx, Saved{ID: id}, nil
-}
-
-// save runs one report's transaction: the reports row first, then body
-// for the kind's rows.
-func (s *DB) save(ctx context.Context, m Meta, h reportRow, body func(tx *sqlTx, id int64) error) (Saved, error) {
-	tx, saved, err := s.begin(ctx, m, h)
-	if err != nil || tx == nil {
-		return saved, err
-	}
-	defer tx.Rollback()
-	if err := body(tx, saved.ID); err != nil {
+	if err := g.start(ctx); err != nil {
 		return Saved{}, err
 	}
-	if err := tx.Commit(); err != nil {
+	var id int64
+	err := g.insReport.QueryRowContext(ctx, string(h.kind), h.reporter, rid, strings.ToLower(h.domain),
+		unix(h.begin), unix(h.end), m.Source, m.MessageID, m.Hash, unix(m.At), jsonList(h.warnings)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		// ON CONFLICT DO NOTHING: one of the unique keys is taken, by a
+		// report committed before or stored earlier in this group.
+		var dup int64
+		err := g.findDup.QueryRowContext(ctx, m.Hash, string(h.kind), h.reporter, rid).Scan(&dup)
+		if eerr := g.end(ctx, false); eerr != nil {
+			return Saved{}, eerr
+		}
+		if err != nil {
+			return Saved{}, fmt.Errorf("store: finding the duplicate: %w", err)
+		}
+		return Saved{ID: dup, Duplicate: true}, nil
+	}
+	if err != nil {
+		if eerr := g.end(ctx, false); eerr != nil {
+			return Saved{}, eerr
+		}
 		return Saved{}, fmt.Errorf("store: %w", err)
+	}
+	return Saved{ID: id}, nil
+}
+
+// save stores one report: the reports row first, then body for the
+// kind's rows.
+func (g *Group) save(ctx context.Context, m Meta, h reportRow, body func(tx *sqlTx, id int64) error) (Saved, error) {
+	saved, err := g.begin(ctx, m, h)
+	if err != nil || saved.Duplicate {
+		return saved, err
+	}
+	if err := body(g.tx, saved.ID); err != nil {
+		if eerr := g.end(ctx, false); eerr != nil {
+			return Saved{}, eerr
+		}
+		return Saved{}, err
+	}
+	if err := g.end(ctx, true); err != nil {
+		return Saved{}, err
+	}
+	return saved, nil
+}
+
+// one runs fn in a group of one report, committed when fn succeeds: the
+// DB's own Save methods, one transaction per report.
+func (s *DB) one(ctx context.Context, fn func(g *Group) (Saved, error)) (Saved, error) {
+	g := &Group{s: s, ctx: ctx}
+	saved, err := fn(g)
+	if err != nil || saved.Duplicate {
+		g.Rollback()
+		return saved, err
+	}
+	if err := g.Commit(); err != nil {
+		return Saved{}, err
 	}
 	return saved, nil
 }
@@ -122,7 +298,12 @@ func count(what string, n uint64) (int64, error) {
 
 // SaveDMARC stores an aggregate report and its records in one transaction.
 func (s *DB) SaveDMARC(ctx context.Context, m Meta, r *dmarcrpt.Report) (Saved, error) {
-	t, saved, err := s.BeginDMARC(ctx, m, &r.Feedback)
+	return s.one(ctx, func(g *Group) (Saved, error) { return g.SaveDMARC(ctx, m, r) })
+}
+
+// SaveDMARC stores an aggregate report and its records in the group.
+func (g *Group) SaveDMARC(ctx context.Context, m Meta, r *dmarcrpt.Report) (Saved, error) {
+	t, saved, err := g.BeginDMARC(ctx, m, &r.Feedback)
 	if err != nil || t == nil {
 		return saved, err
 	}
@@ -137,45 +318,72 @@ func (s *DB) SaveDMARC(ctx context.Context, m Meta, r *dmarcrpt.Report) (Saved, 
 }
 
 // DMARCTx is an aggregate report being stored: its records are added as
-// they are parsed, all in the report's one transaction, so that a report
-// of any size is stored with flat memory and whole or not at all.
+// they are parsed, all in the report's transaction (or its savepoint in a
+// Group), so that a report of any size is stored with flat memory and
+// whole or not at all.
 type DMARCTx struct {
-	s        *DB
+	g        *Group
+	own      bool // the group is this report's alone (DB.BeginDMARC): Commit commits it
+	done     bool
 	ctx      context.Context
-	tx       *sqlTx
 	id       int64
-	ins      []*sqlStmt // s.insRecords in this transaction, prepared on first use
+	idArg    any // id, boxed once
 	seq      int
-	args     []any
-	buf      []byte
 	warnings int
 }
 
 // BeginDMARC starts storing an aggregate report whose metadata and policy
-// fb holds (dmarcrpt.Decoder.Feedback). For a duplicate, nothing is
-// started: the DMARCTx is nil and Saved says which report is held.
+// fb holds (dmarcrpt.Decoder.Feedback), in a transaction of its own. For
+// a duplicate, nothing is started: the DMARCTx is nil and Saved says
+// which report is held.
 func (s *DB) BeginDMARC(ctx context.Context, m Meta, fb *dmarcrpt.Feedback) (*DMARCTx, Saved, error) {
+	g := &Group{s: s, ctx: ctx}
+	t, saved, err := g.BeginDMARC(ctx, m, fb)
+	if t == nil {
+		g.Rollback()
+		return nil, saved, err
+	}
+	t.own = true
+	return t, saved, nil
+}
+
+// BeginDMARC starts storing an aggregate report in the group; it ends with
+// the DMARCTx's Commit (the report is then complete, and durable when the
+// group commits) or Rollback. For a duplicate, nothing is started.
+func (g *Group) BeginDMARC(ctx context.Context, m Meta, fb *dmarcrpt.Feedback) (*DMARCTx, Saved, error) {
 	md := fb.Metadata
 	h := reportRow{kind: KindDMARC, reporter: md.Reporter(), reportID: md.ReportID, domain: fb.Policy.Domain,
 		begin: md.DateRange.Begin, end: md.DateRange.End, warnings: fb.Warnings}
-	tx, saved, err := s.begin(ctx, m, h)
-	if err != nil || tx == nil {
+	saved, err := g.begin(ctx, m, h)
+	if err != nil || saved.Duplicate {
 		return nil, saved, err
 	}
-	return &DMARCTx{s: s, ctx: ctx, tx: tx, id: saved.ID, ins: make([]*sqlStmt, len(recordBatches)),
-		args: make([]any, 0, recordBatch*recordCols), warnings: len(fb.Warnings)}, saved, nil
+	return &DMARCTx{g: g, ctx: ctx, id: saved.ID, idArg: saved.ID, warnings: len(fb.Warnings)}, saved, nil
 }
 
 // ID returns the id the report will have.
 func (t *DMARCTx) ID() int64 { return t.id }
 
 // Rollback abandons the report; after Commit it does nothing.
-func (t *DMARCTx) Rollback() { t.tx.Rollback() }
+func (t *DMARCTx) Rollback() {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.g.end(t.ctx, false)
+	if t.own {
+		t.g.Rollback()
+	}
+}
 
 // Commit writes the report's totals (fb, as the decoder left it after the
-// last record) and commits.
+// last record) and ends the report: it commits its transaction, or in a
+// Group keeps it for the group's commit.
 func (t *DMARCTx) Commit(fb *dmarcrpt.Feedback) error {
-	ctx, md, pol := t.ctx, fb.Metadata, fb.Policy
+	if t.done {
+		return fmt.Errorf("%w: report %d already ended", ErrGroup, t.id)
+	}
+	g, ctx, md, pol := t.g, t.ctx, fb.Metadata, fb.Policy
 	msgs, err := count("message total", fb.Messages)
 	if err != nil {
 		return err
@@ -184,58 +392,92 @@ func (t *DMARCTx) Commit(fb *dmarcrpt.Feedback) error {
 	if pol.Pct != nil {
 		pct = *pol.Pct
 	}
-	if _, err := t.tx.StmtContext(ctx, t.s.insDMARC).ExecContext(ctx, t.id, fb.Version, md.OrgName, md.Email, md.ExtraContactInfo,
+	if _, err := g.insDMARC.ExecContext(ctx, t.idArg, fb.Version, md.OrgName, md.Email, md.ExtraContactInfo,
 		md.Generator, jsonList(md.Errors), string(pol.ADKIM), string(pol.ASPF), string(pol.P), string(pol.SP), string(pol.NP),
 		pct, pol.FO, string(pol.Testing), string(pol.DiscoveryMethod), string(pol.PSD), int64(t.seq), msgs); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if len(fb.Warnings) != t.warnings {
 		// Records brought warnings of their own.
-		if _, err := t.tx.ExecContext(ctx, `UPDATE reports SET warnings = ? WHERE id = ?`, jsonList(fb.Warnings), t.id); err != nil {
+		if _, err := g.tx.ExecContext(ctx, `UPDATE reports SET warnings = ? WHERE id = ?`, jsonList(fb.Warnings), t.id); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 	}
-	if err := t.tx.Commit(); err != nil {
-		return fmt.Errorf("store: %w", err)
+	if err := g.end(ctx, true); err != nil {
+		return err
+	}
+	t.done = true
+	g.count.records += t.seq
+	if t.own {
+		return g.Commit()
 	}
 	return nil
 }
 
-// Add writes records, recordBatch to a statement.
+// Add writes records, recordBatch to a statement. The text of a batch
+// (addresses, JSON of the reasons and auth results) is built in one
+// buffer and made one string, whose parts are the arguments.
 func (t *DMARCTx) Add(recs []dmarcrpt.Record) error {
+	if t.done {
+		return fmt.Errorf("%w: report %d already ended", ErrGroup, t.id)
+	}
+	g := t.g
+	if g.args == nil {
+		g.args = make([]any, 0, recordBatch*recordCols)
+	}
+	type span struct{ ip, reasons, dkim, spf [2]int }
+	var spans [recordBatch]span
 	for start := 0; start < len(recs); start += recordBatch {
 		batch := recs[start:min(start+recordBatch, len(recs))]
-		t.args = t.args[:0]
+		buf := g.buf[:0]
 		for i := range batch {
 			rec := &batch[i]
-			t.seq++
 			if rec.Count > math.MaxInt64 {
-				return fmt.Errorf("%w: record %d count %d is too large", ErrInvalid, t.seq, rec.Count)
+				return fmt.Errorf("%w: record %d count %d is too large", ErrInvalid, t.seq+i+1, rec.Count)
 			}
-			pe, ids := &rec.PolicyEvaluated, &rec.Identifiers
-			var reasons, dkim, spf string
+			sp := &spans[i]
+			sp.ip[0] = len(buf)
+			if rec.SourceIP.IsValid() {
+				buf = rec.SourceIP.AppendTo(buf)
+			} else {
+				buf = append(buf, "invalid IP"...) // netip.Addr.String of the zero Addr
+			}
+			sp.ip[1] = len(buf)
+			pe := &rec.PolicyEvaluated
+			sp.reasons[0] = len(buf)
 			if len(pe.Reasons) > 0 {
-				t.buf = appendReasons(t.buf[:0], pe.Reasons)
-				reasons = string(t.buf)
+				buf = appendReasons(buf, pe.Reasons)
 			}
+			sp.reasons[1], sp.dkim[0] = len(buf), len(buf)
 			if len(rec.DKIM) > 0 {
-				t.buf = appendDKIM(t.buf[:0], rec.DKIM)
-				dkim = string(t.buf)
+				buf = appendDKIM(buf, rec.DKIM)
 			}
+			sp.dkim[1], sp.spf[0] = len(buf), len(buf)
 			if len(rec.SPF) > 0 {
-				t.buf = appendSPF(t.buf[:0], rec.SPF)
-				spf = string(t.buf)
+				buf = appendSPF(buf, rec.SPF)
 			}
-			t.args = append(t.args, t.id, int64(t.seq), rec.SourceIP.String(), int64(rec.Count), string(pe.Disposition), string(pe.DKIM),
-				string(pe.SPF), reasons, ids.HeaderFrom, ids.EnvelopeFrom, ids.EnvelopeTo, dkim, spf)
+			sp.spf[1] = len(buf)
 		}
-		args := t.args
+		g.buf = buf
+		text := string(buf)
+		part := func(s [2]int) string { return text[s[0]:s[1]] }
+		g.args = g.args[:0]
+		for i := range batch {
+			rec, sp := &batch[i], &spans[i]
+			t.seq++
+			pe, ids := &rec.PolicyEvaluated, &rec.Identifiers
+			c := &g.last
+			g.args = append(g.args, t.idArg, int64(t.seq), part(sp.ip), int64(rec.Count), enumArg(string(pe.Disposition)),
+				enumArg(string(pe.DKIM)), enumArg(string(pe.SPF)), c.reasons.arg(part(sp.reasons)), c.headerFrom.arg(ids.HeaderFrom),
+				c.envelopeFrom.arg(ids.EnvelopeFrom), c.envelopeTo.arg(ids.EnvelopeTo), c.dkim.arg(part(sp.dkim)), c.spf.arg(part(sp.spf)))
+		}
+		args := g.args
 		for i, n := range recordBatches {
 			for len(args) >= n*recordCols {
-				if t.ins[i] == nil {
-					t.ins[i] = t.tx.StmtContext(t.ctx, t.s.insRecords[i])
+				if g.insRecords[i] == nil {
+					g.insRecords[i] = g.tx.StmtContext(t.ctx, g.s.insRecords[i])
 				}
-				if _, err := t.ins[i].ExecContext(t.ctx, args[:n*recordCols]...); err != nil {
+				if _, err := g.insRecords[i].ExecContext(t.ctx, args[:n*recordCols]...); err != nil {
 					return fmt.Errorf("store: records: %w", err)
 				}
 				args = args[n*recordCols:]
@@ -245,15 +487,64 @@ func (t *DMARCTx) Add(recs []dmarcrpt.Record) error {
 	return nil
 }
 
+// lastArg is the last value of a column, boxed: the records of a report
+// often repeat their identifiers and auth results, and boxing a string
+// into an argument allocates.
+type lastArg struct {
+	s string
+	v any
+}
+
+func (c *lastArg) arg(s string) any {
+	if c.v == nil || c.s != s {
+		c.s, c.v = s, s
+	}
+	return c.v
+}
+
+// Boxed values of the policy_evaluated results, so that the arguments of
+// a record do not allocate for them.
+var (
+	argEmpty      any = ""
+	argNone       any = "none"
+	argPass       any = "pass"
+	argFail       any = "fail"
+	argQuarantine any = "quarantine"
+	argReject     any = "reject"
+)
+
+func enumArg(s string) any {
+	switch s {
+	case "":
+		return argEmpty
+	case "none":
+		return argNone
+	case "pass":
+		return argPass
+	case "fail":
+		return argFail
+	case "quarantine":
+		return argQuarantine
+	case "reject":
+		return argReject
+	}
+	return s
+}
+
 // SaveTLS stores an SMTP TLS report with its policies and failure details.
 func (s *DB) SaveTLS(ctx context.Context, m Meta, r *tlsrpt.Report) (Saved, error) {
+	return s.one(ctx, func(g *Group) (Saved, error) { return g.SaveTLS(ctx, m, r) })
+}
+
+// SaveTLS stores an SMTP TLS report in the group.
+func (g *Group) SaveTLS(ctx context.Context, m Meta, r *tlsrpt.Report) (Saved, error) {
 	domain := ""
 	if len(r.Policies) > 0 {
 		domain = r.Policies[0].Policy.Domain
 	}
 	h := reportRow{kind: KindTLS, reporter: r.Reporter(), reportID: r.ReportID, domain: domain,
 		begin: r.DateRange.Start, end: r.DateRange.End, warnings: r.Warnings}
-	return s.save(ctx, m, h, func(tx *sqlTx, id int64) error {
+	return g.save(ctx, m, h, func(tx *sqlTx, id int64) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tls_reports (report, organization_name, contact_info) VALUES (?, ?, ?)`,
 			id, r.OrganizationName, r.ContactInfo); err != nil {
 			return fmt.Errorf("store: %w", err)
@@ -290,6 +581,11 @@ func (s *DB) SaveTLS(ctx context.Context, m Meta, r *tlsrpt.Report) (Saved, erro
 // failure report (RFC 6591 auth-failure). Its report id is the report
 // message's Message-ID.
 func (s *DB) SaveFailure(ctx context.Context, m Meta, r *arf.Report) (Saved, error) {
+	return s.one(ctx, func(g *Group) (Saved, error) { return g.SaveFailure(ctx, m, r) })
+}
+
+// SaveFailure stores a feedback report in the group.
+func (g *Group) SaveFailure(ctx context.Context, m Meta, r *arf.Report) (Saved, error) {
 	reporter := addrDomain(r.Header.Get("From"))
 	if reporter == "" {
 		reporter = r.ReportingMTA
@@ -306,7 +602,7 @@ func (s *DB) SaveFailure(ctx context.Context, m Meta, r *arf.Report) (Saved, err
 	}
 	h := reportRow{kind: KindFailure, reporter: reporter, reportID: msgID(r.Header.Get("Message-ID")), domain: domain,
 		begin: when, end: when, warnings: r.Deviations}
-	return s.save(ctx, m, h, func(tx *sqlTx, id int64) error {
+	return g.save(ctx, m, h, func(tx *sqlTx, id int64) error {
 		src := ""
 		if r.SourceIP.IsValid() {
 			src = r.SourceIP.String()
@@ -332,6 +628,11 @@ func (s *DB) SaveFailure(ctx context.Context, m Meta, r *arf.Report) (Saved, err
 // SaveBounce stores a bounce or other delivery status notification with
 // its recipients. Its report id is the bounce's Message-ID.
 func (s *DB) SaveBounce(ctx context.Context, m Meta, r *dsn.Report) (Saved, error) {
+	return s.one(ctx, func(g *Group) (Saved, error) { return g.SaveBounce(ctx, m, r) })
+}
+
+// SaveBounce stores a bounce in the group.
+func (g *Group) SaveBounce(ctx context.Context, m Meta, r *dsn.Report) (Saved, error) {
 	reporter := r.ReportingMTA
 	if reporter == "" {
 		reporter = addrDomain(r.Header.Get("From"))
@@ -342,7 +643,7 @@ func (s *DB) SaveBounce(ctx context.Context, m Meta, r *dsn.Report) (Saved, erro
 	}
 	h := reportRow{kind: KindBounce, reporter: reporter, reportID: msgID(r.Header.Get("Message-ID")), domain: addrDomain(oFrom),
 		begin: m.At, end: m.At}
-	return s.save(ctx, m, h, func(tx *sqlTx, id int64) error {
+	return g.save(ctx, m, h, func(tx *sqlTx, id int64) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bounces (report, kind, severity, format, from_addr, subject, reporting_mta,
 			arrival_date, original_message_id, original_from, original_to, original_subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, string(r.Kind), string(r.Severity), string(r.Format), r.From, r.Subject, r.ReportingMTA, r.ArrivalDate,
