@@ -97,7 +97,16 @@ Exit codes: 0 fine, 1 a problem was found, 2 bad usage or input,
 	f.StringVar(&o.Config, "config", "", "config file (default DATA/mxray.toml; unknown keys are an error)")
 	_ = f.MarkHidden("connect-map")
 
-	root.AddCommand(newDNSCmd(a), newLabCmd(a), newVersionCmd(a), newLogsCmd(a), newSPFCmd(a), newDeliveryCmd(a), newAuthCmd(a), newQueueCmd(a), newServerCmd(a), newBundleCmd(a), newProbeCmd(a), newRoundtripCmd(a), newDomainCmd(a), newReportsCmd(a), newBounceCmd(a), newDoctorCmd(a), newServeCmd(a), newTokenCmd(a), newAlertsCmd(a))
+	root.AddCommand(
+		// Outside-in tests.
+		newDeliveryCmd(a), newAuthCmd(a), newSPFCmd(a), newProbeCmd(a), newRoundtripCmd(a),
+		newDomainCmd(a), newDoctorCmd(a), newDNSCmd(a), newLabCmd(a),
+		// Inside the server.
+		newLogsCmd(a), newQueueCmd(a), newServerCmd(a), newBundleCmd(a),
+		// Reports in, and one place for everything.
+		newReportsCmd(a), newBounceCmd(a), newServeCmd(a), newTokenCmd(a), newAlertsCmd(a),
+		newVersionCmd(a),
+	)
 	return root
 }
 
