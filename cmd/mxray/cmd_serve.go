@@ -10,11 +10,13 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mxray/mxray/internal/alert"
 	"github.com/mxray/mxray/internal/diag"
+	"github.com/mxray/mxray/internal/ingest/imapsrc"
 	"github.com/mxray/mxray/internal/server"
 	"github.com/mxray/mxray/internal/store"
 	"github.com/mxray/mxray/internal/web"
@@ -125,6 +127,7 @@ type serveResult struct {
 	API           string `json:"api"`
 	HTTPSReceiver string `json:"https_receiver,omitempty"`
 	SMTPReceiver  string `json:"smtp_receiver,omitempty"`
+	IMAPReceiver  string `json:"imap_receiver,omitempty"` // server/folder polled`
 	Rules         int    `json:"alert_rules"`
 	Webhooks      int    `json:"webhooks"`
 }
@@ -176,6 +179,15 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 	srv.AfterImport = func(context.Context) { runner.Kick() }
 
 	res := serveResult{API: api, HTTPSReceiver: https, SMTPReceiver: smtp, Rules: len(rules), Webhooks: len(hooks)}
+	var poll func(context.Context)
+	if ic := a.cfg.Receiver.IMAP; ic.Enabled {
+		fc, every, err := imapReceiver(a, ic)
+		if err != nil {
+			return err
+		}
+		res.IMAPReceiver = fc.Address + "/" + fc.Folder
+		poll = func(ctx context.Context) { pollIMAP(ctx, a, db, fc, every, runner.Kick) }
+	}
 	if !a.opts.JSON {
 		writeServeStart(a.stdout, res, srv.Config())
 	}
@@ -183,6 +195,10 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); runner.Run(rctx) }()
+	if poll != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); poll(rctx) }()
+	}
 	err = srv.Serve(ctx)
 	stop()
 	wg.Wait()
@@ -204,5 +220,57 @@ func writeServeStart(w io.Writer, r serveResult, cfg server.Config) {
 	if r.SMTPReceiver != "" {
 		fmt.Fprintf(w, "SMTP          %s for %s\n", r.SMTPReceiver, strings.Join(cfg.SMTP.Recipients, ", "))
 	}
+	if r.IMAPReceiver != "" {
+		fmt.Fprintf(w, "IMAP          %s (polled)\n", r.IMAPReceiver)
+	}
 	fmt.Fprintf(w, "Alerts        %d rules, %d webhooks\n", r.Rules, r.Webhooks)
+}
+
+// imapReceiver reads [receiver.imap]: the mailbox, its password (from
+// password_file, else $MXRAY_PASSWORD) and the polling interval.
+func imapReceiver(a *app, ic imapReceiverConfig) (imapsrc.Config, time.Duration, error) {
+	fc, err := parseIMAPURL(ic.URL)
+	if err != nil {
+		return fc, 0, diag.Usagef("[receiver.imap] url: %v", err)
+	}
+	fc.Processed, fc.Failed = imapsrc.DefaultProcessed, imapsrc.DefaultFailed
+	if ic.ProcessedFolder != "" {
+		fc.Processed = ic.ProcessedFolder
+	}
+	if ic.FailedFolder != "" {
+		fc.Failed = ic.FailedFolder
+	}
+	if fc.Password, err = a.readSecret(ic.PasswordFile, "IMAP password for "+fc.User+": "); err != nil {
+		return fc, 0, err
+	}
+	every := 5 * time.Minute
+	if ic.Interval.Duration > 0 {
+		every = ic.Interval.Duration
+	}
+	return fc, every, nil
+}
+
+// pollIMAP reads the report mailbox now and then every interval until ctx
+// ends, through the same import as `reports fetch`; what it imported
+// wakes the alert rules. Failures are logged and retried at the next turn.
+func pollIMAP(ctx context.Context, a *app, db *store.DB, fc imapsrc.Config, every time.Duration, kick func()) {
+	im := reportsImporter(a, db)
+	for {
+		res, err := imapsrc.Fetch(ctx, a.env, fc, im, diag.Discard)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("imap receiver", "server", fc.Address, "folder", fc.Folder, "err", err)
+		}
+		if res != nil {
+			a.log.Info("imap receiver", "server", fc.Address, "folder", fc.Folder, "fetched", res.Fetched,
+				"imported", res.Imported, "duplicates", res.Duplicates, "quarantined", res.Quarantined)
+			if res.Imported+res.Quarantined > 0 {
+				kick()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }

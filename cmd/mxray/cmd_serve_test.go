@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/mxray/mxray/internal/alert"
+	"github.com/mxray/mxray/internal/lab"
+	"github.com/mxray/mxray/internal/testutil"
 )
 
 func freePort(t *testing.T) string {
@@ -267,5 +269,83 @@ window = "1h"
 	res := checkEnvelope(t, out, "alerts check")
 	if code != 1 || len(res["fired"].([]any)) != 0 || len(res["firing"].([]any)) != 1 {
 		t.Errorf("second check: exit %d %v", code, res)
+	}
+}
+
+// TestServeIMAPReceiver: serve reads the report mailbox on its schedule,
+// through the same import as `reports fetch`, and the report shows in the
+// API.
+func TestServeIMAPReceiver(t *testing.T) {
+	ctx := context.Background()
+	ca, err := lab.NewCA(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue([]string{"mx1.example.test"}, lab.CertOptions{Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv, err := lab.StartDovecot(ctx, lab.DovecotConfig{Cert: leaf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dv.Stop() })
+	b, err := os.ReadFile(filepath.Join(testutil.Shared(t, "dmarc-aggregate"), "mox", "xs4all.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendIMAP(t, dv.IMAPS, ca, []byte(strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n")))
+
+	data := t.TempDir()
+	caFile, pwFile := filepath.Join(data, "ca.pem"), filepath.Join(data, "imap-password")
+	os.WriteFile(caFile, ca.PEM, 0o644)
+	os.WriteFile(pwFile, []byte("alice-password\n"), 0o600)
+	api := freePort(t)
+	writeConfig(t, data, fmt.Sprintf(`[web]
+listen = %q
+[receiver.imap]
+enabled = true
+url = "imaps://alice@example.test@mx1.example.test/INBOX"
+password_file = %q
+interval = "1s"
+`, api, pwFile))
+	out, _, code := cli(t, "token", "create", "--data", data)
+	if code != 0 {
+		t.Fatal(out)
+	}
+	tok := strings.TrimSpace(out)
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan string, 1)
+	go func() {
+		var o, e bytes.Buffer
+		run(sctx, []string{"serve", "--data", data, "--resolver=" + startLabDNS(t), "--tls-ca", caFile,
+			"--connect-map", "993=" + dv.IMAPS}, strings.NewReader(""), &o, &e)
+		done <- o.String() + e.String()
+	}()
+	var body []byte
+	for range 400 {
+		req, _ := http.NewRequest("GET", "http://"+api+"/api/reports?kind=dmarc", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && bytes.Contains(body, []byte(`"kind": "dmarc"`)) {
+				break
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	stop()
+	logs := <-done
+	if !bytes.Contains(body, []byte(`"kind": "dmarc"`)) {
+		t.Fatalf("the polled report never reached the API: %s\n%s", body, logs)
+	}
+	if !strings.Contains(logs, "IMAP          mx1.example.test:993/INBOX (polled)") || !strings.Contains(logs, "msg=\"imap receiver\"") {
+		t.Errorf("serve did not say it polls the mailbox:\n%s", logs)
+	}
+	if strings.Contains(logs, "alice-password") {
+		t.Error("the IMAP password reached the output")
 	}
 }

@@ -39,6 +39,7 @@ type config struct {
 	Receiver struct {
 		SMTP  smtpReceiverConfig  `toml:"smtp"`
 		HTTPS httpsReceiverConfig `toml:"https"`
+		IMAP  imapReceiverConfig  `toml:"imap"`
 	} `toml:"receiver"`
 	Alert   []alertConfig   `toml:"alert"`
 	Webhook []webhookConfig `toml:"webhook"`
@@ -143,6 +144,17 @@ type smtpReceiverConfig struct {
 	MaxConnections int      `toml:"max_connections"`
 	CommandTimeout duration `toml:"command_timeout"`
 	SessionTimeout duration `toml:"session_timeout"`
+}
+
+// imapReceiverConfig is [receiver.imap]: serve reads a report mailbox on
+// a schedule, as `mxray reports fetch` does once.
+type imapReceiverConfig struct {
+	Enabled         bool     `toml:"enabled"`
+	URL             string   `toml:"url"` // imaps://USER@HOST[:PORT]/FOLDER or imap:// (STARTTLS)
+	PasswordFile    string   `toml:"password_file"`
+	Interval        duration `toml:"interval"` // default 5m
+	ProcessedFolder string   `toml:"processed_folder"`
+	FailedFolder    string   `toml:"failed_folder"`
 }
 
 // httpsReceiverConfig is [receiver.https].
