@@ -163,7 +163,7 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 	}
 	if created {
 		// The one time this password is shown: on the terminal, not in a log.
-		fmt.Fprintf(a.stderr, "web admin: created account %q with password %s (shown once; reset with a new data directory)\n", web.AdminName, pw)
+		fmt.Fprintf(a.stderr, "web admin: created account %q with password %s (shown once; mxray admin reset-password makes a new one)\n", web.AdminName, pw)
 	}
 	srv.Web, err = web.New(web.Config{
 		Store: db, Env: a.env, Now: a.env.Clock, Logger: a.log,
@@ -209,6 +209,7 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 }
 
 func writeServeStart(w io.Writer, r serveResult, cfg server.Config) {
+	fmt.Fprintf(w, "Web admin     http://%s/ (account %s)\n", r.API, web.AdminName)
 	fmt.Fprintf(w, "API           http://%s/api/ (Authorization: Bearer TOKEN; mxray token create)\n", r.API)
 	if r.HTTPSReceiver != "" {
 		scheme := "http"

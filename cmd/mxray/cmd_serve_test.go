@@ -149,7 +149,9 @@ secret = "0123456789abcdef0123"
 	}()
 	var health *http.Response
 	var err error
-	for range 200 {
+	// Bounded wait (30 s) for the listener: on a loaded machine the first
+	// start (migrations, the admin's password hash) takes a while.
+	for range 1200 {
 		if health, err = http.Get("http://" + api + "/api/health"); err == nil {
 			health.Body.Close()
 			break

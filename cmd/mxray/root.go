@@ -104,7 +104,7 @@ Exit codes: 0 fine, 1 a problem was found, 2 bad usage or input,
 		// Inside the server.
 		newLogsCmd(a), newQueueCmd(a), newServerCmd(a), newBundleCmd(a),
 		// Reports in, and one place for everything.
-		newReportsCmd(a), newBounceCmd(a), newServeCmd(a), newTokenCmd(a), newAlertsCmd(a),
+		newReportsCmd(a), newBounceCmd(a), newServeCmd(a), newTokenCmd(a), newAlertsCmd(a), newAdminCmd(a),
 		newVersionCmd(a),
 	)
 	return root
