@@ -166,7 +166,7 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 		fmt.Fprintf(a.stderr, "web admin: created account %q with password %s (shown once; mxray admin reset-password makes a new one)\n", web.AdminName, pw)
 	}
 	srv.Web, err = web.New(web.Config{
-		Store: db, Env: a.env, Now: a.env.Clock, Logger: a.log,
+		Store: db, Reports: db, Env: a.env, Now: a.env.Clock, Logger: a.log,
 		// Troubleshooting from a server reachable by others must not
 		// reach into the admin's own network (SSRF).
 		AllowPrivate: allowPrivate || web.LoopbackOnly(api),

@@ -220,6 +220,16 @@ secret = "0123456789abcdef0123"
 	if page.StatusCode/100 != 3 || !strings.HasPrefix(page.Header.Get("Location"), "/login") {
 		t.Errorf("GET /: HTTP %d to %q, want a redirect to the login page", page.StatusCode, page.Header.Get("Location"))
 	}
+	// The report dashboards are wired to the store: logged out, they ask
+	// for a login too.
+	dash, err := noFollow.Get("http://" + api + "/reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash.Body.Close()
+	if dash.StatusCode/100 != 3 || !strings.HasPrefix(dash.Header.Get("Location"), "/login") {
+		t.Errorf("GET /reports: HTTP %d to %q, want the login page", dash.StatusCode, dash.Header.Get("Location"))
+	}
 	login, err := http.Get("http://" + api + "/login")
 	if err != nil {
 		t.Fatal(err)

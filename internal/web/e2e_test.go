@@ -126,6 +126,7 @@ func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 func TestBrowser(t *testing.T) {
 	env := labEnv(t)
 	f := newFixture(t, env, nil)
+	importReports(t, f)
 	srv := httptest.NewServer(f.h)
 	t.Cleanup(srv.Close)
 	ctx := chromium(t)
@@ -232,6 +233,24 @@ func TestBrowser(t *testing.T) {
 		t.Error("the page is wider than a phone's screen")
 	}
 	run(t, ctx, "desktop", chromedp.EmulateViewport(1280, 900))
+
+	// Reports → DMARC: the failing source's link opens the DMARC
+	// troubleshooter prefilled with its IP and the domain.
+	run(t, ctx, "reports one-click troubleshooting",
+		chromedp.Navigate(srv.URL+"/reports?domain=mydomain.org"),
+		chromedp.WaitVisible(css("#dmarc-chart")),
+		shoot(dir, "10-reports-dmarc"),
+		chromedp.Click(css("#sources a.action")),
+		chromedp.WaitVisible(css("#dmarc-form")))
+	if ip := get(t, ctx, chromedp.Value(css("#ip"))); ip != "42.42.42.42" {
+		t.Errorf("prefilled IP %q", ip)
+	}
+	if from := get(t, ctx, chromedp.Value(css("#mail_from"))); from != "postmaster@mydomain.org" {
+		t.Errorf("prefilled MAIL FROM %q", from)
+	}
+	if focused := get(t, ctx, chromedp.Evaluate[string](`document.activeElement.id`)); focused != "helo" {
+		t.Errorf("focus on %q, want the EHLO field", focused)
+	}
 
 	// A form posted without its CSRF token is refused, and the session
 	// survives it.

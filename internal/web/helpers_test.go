@@ -69,7 +69,7 @@ func newFixture(t *testing.T, env diag.Env, tweak func(*Config)) *fixture {
 		env = diag.Env{Resolver: r, Dialer: &dnsx.Dialer{Resolver: r}}
 	}
 	c := &clock{t: t0}
-	cfg := Config{Store: db, Env: env, Now: c.Now, AllowPrivate: true}
+	cfg := Config{Store: db, Reports: db, Env: env, Now: c.Now, AllowPrivate: true}
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -26,7 +26,9 @@ import (
 
 func (s *server) dmarcPage(w http.ResponseWriter, r *http.Request, sess *store.AdminSession) {
 	s.render(w, http.StatusOK, "dmarc", page{Title: "DMARC", Nav: "/troubleshoot/dmarc", User: sess.Admin, CSRF: sess.CSRF,
-		MaxMessage: sizeText(authcheck.MaxMessage)})
+		MaxMessage: sizeText(authcheck.MaxMessage),
+		// Prefilled by the report pages' links from a failing source.
+		IP: r.URL.Query().Get("ip"), Helo: r.URL.Query().Get("helo"), MailFrom: r.URL.Query().Get("mail_from")})
 }
 
 func (s *server) connectionPage(w http.ResponseWriter, r *http.Request, sess *store.AdminSession) {

@@ -35,9 +35,16 @@
 // most 25 MiB), Connection (probe.Run, without credentials) and Domain
 // (domain.Run), whose runs are POSTs carrying the CSRF token.
 //
+// The report dashboards (reports.go, Config.Reports): DMARC aggregate
+// data by policy domain with an inline-SVG chart, sources and one report's
+// records, each failing source one click from the DMARC troubleshooter;
+// TLS reports by domain, MX and result type, one click from the delivery
+// test; the quarantine, read-only.
+//
 // Not supported yet: a login in the connection test (no credentials
-// are taken in the browser); the reports and settings pages
-// (placeholders); several accounts managed
+// are taken in the browser); the settings page (a placeholder);
+// importing, re-processing or deleting reports from the browser; several
+// accounts managed
 // from the browser; idle session timeout (sessions end at their absolute
 // expiry or on logout); trusting X-Forwarded-For behind a proxy (limits
 // count the proxy's address then); a page without JavaScript for the
@@ -56,6 +63,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mxray/mxray/internal/authcheck"
@@ -88,6 +97,9 @@ type Accounts interface {
 // Config configures the web admin.
 type Config struct {
 	Store Accounts
+	// Reports is what the report pages read (*store.DB); when nil they
+	// say the report store is not configured.
+	Reports ReportsReader
 	// Env is the world the troubleshooters run in (the serve command's).
 	Env diag.Env
 	// Now is the clock of sessions and rate limits; Env.Clock when nil.
@@ -184,6 +196,10 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("POST /troubleshoot/connection/run", s.auth(s.connectionRun))
 	mux.HandleFunc("GET /troubleshoot/domain", s.auth(s.domainPage))
 	mux.HandleFunc("POST /troubleshoot/domain/run", s.auth(s.domainRun))
+	mux.HandleFunc("GET /reports", s.auth(s.dmarcReportsPage))
+	mux.HandleFunc("GET /reports/tls", s.auth(s.tlsReportsPage))
+	mux.HandleFunc("GET /reports/quarantine", s.auth(s.quarantinePage))
+	mux.HandleFunc("GET /reports/{id}", s.auth(s.reportPage))
 	for _, p := range placeholders {
 		mux.HandleFunc("GET "+p.Path, s.auth(s.placeholder(p)))
 	}
@@ -245,11 +261,14 @@ type page struct {
 	Services []string
 	// MaxMessage: the DMARC page's upload limit, in words.
 	MaxMessage string
+	// IP, Helo, MailFrom: the DMARC form prefilled from the query.
+	IP, Helo, MailFrom string
+	// Data: the report pages' (*reportsPage).
+	Data any
 }
 
 // placeholders are the pages not built yet.
 var placeholders = []struct{ Path, Title, Summary, Command string }{
-	{"/reports", "Reports", "DMARC aggregate, TLS and failure reports received for your domains.", "mxray reports summary"},
 	{"/settings", "Settings", "Accounts, API tokens, alert rules and webhooks.", "mxray token list"},
 }
 
@@ -269,12 +288,42 @@ var funcs = template.FuncMap{
 	"navItem": func(p page, path, label string) navEntry {
 		return navEntry{Path: path, Label: label, Current: p.Nav == path}
 	},
+	"date":  func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"size": func(n int64) string {
+		if n < 1<<10 {
+			return strconv.FormatInt(n, 10) + " bytes"
+		}
+		return sizeText(n)
+	},
+	"pct":  func(n, d int64) string { return pct(n, d) },
+	"rate": func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
+	// dict passes named values to a sub-template: dict "K1" v1 "K2" v2.
+	"dict": func(kv ...any) (map[string]any, error) {
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("web: dict: odd arguments")
+		}
+		m := map[string]any{}
+		for i := 0; i < len(kv); i += 2 {
+			k, ok := kv[i].(string)
+			if !ok {
+				return nil, fmt.Errorf("web: dict: key %v", kv[i])
+			}
+			m[k] = kv[i+1]
+		}
+		return m, nil
+	},
 }
 
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "delivery", "dmarc", "connection", "domain", "placeholder"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+	for _, name := range []string{"login", "delivery", "dmarc", "connection", "domain", "placeholder",
+		"reports_dmarc", "reports_tls", "reports_quarantine", "report"} {
+		files := []string{"templates/layout.html", "templates/" + name + ".html"}
+		if strings.HasPrefix(name, "report") {
+			files = append(files, "templates/reports_common.html")
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, files...)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}

@@ -308,7 +308,7 @@ func TestPages(t *testing.T) {
 		{"/troubleshoot/dmarc", `<form id="dmarc-form"`},
 		{"/troubleshoot/connection", `<input type="checkbox" name="service" value="sieve" checked>`},
 		{"/troubleshoot/domain", `<form id="domain-form"`},
-		{"/reports", "Coming:"},
+		{"/reports", "No DMARC aggregate reports yet."},
 		{"/settings", "Coming:"},
 	} {
 		w := b.get(tc.path)

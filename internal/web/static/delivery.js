@@ -155,3 +155,13 @@
 
   stopBtn.addEventListener("click", function () { if (controller) controller.abort(); });
 })();
+
+// A report page's "Test delivery" link (?target=…&run=1) runs the test at
+// once; only a link from mxray's own pages does (the Referrer-Policy is
+// same-origin, so another site's link carries no referrer).
+(function () {
+  var q = new URLSearchParams(location.search);
+  if (q.get("run") !== "1" || !q.get("target") || document.referrer.indexOf(location.origin + "/") !== 0) return;
+  var form = document.getElementById("delivery-form");
+  if (form) form.requestSubmit();
+})();
