@@ -29,8 +29,8 @@
 // every time, see internal/mtasts); CNAME expansion of MX hosts for
 // DANE (RFC 7672 §2.2.3); REQUIRETLS; randomising MX hosts of equal
 // preference (RFC 5321 §5.1 says SHOULD; the test takes them in name
-// order so runs are repeatable); quoted local parts containing spaces;
-// domains in U-label form (give A-labels, xn--…).
+// order so runs are repeatable); quoted local parts containing spaces.
+// Internationalised domains are converted to A-labels (RFC 5891).
 package delivery
 
 import (
@@ -39,6 +39,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 
 	"github.com/mxray/mxray/internal/dane"
 	"github.com/mxray/mxray/internal/diag"
@@ -229,8 +231,8 @@ type Result struct {
 }
 
 // ParseTarget reads the command-line form: an address (local@domain) or a
-// bare domain. Internationalised domains must be given as A-labels
-// (xn--…); the local part may be UTF-8 (tested with SMTPUTF8, RFC 6531).
+// bare domain. An internationalised domain is converted to its A-label
+// (xn--…) form; the local part may be UTF-8 (tested with SMTPUTF8, RFC 6531).
 func ParseTarget(arg string) (Target, error) {
 	arg = strings.TrimSpace(arg)
 	if i := strings.LastIndexByte(arg, '@'); i >= 0 {
@@ -258,9 +260,13 @@ func (t Target) normal() (fqdn, rcpt string, utf8 bool, err error) {
 		return "", "", false, fmt.Errorf("%w: empty domain", ErrBadTarget)
 	}
 	if !isASCII(domain) {
-		// Converting U-labels needs IDNA tables (golang.org/x/text), which
-		// mxray does not carry yet.
-		return "", "", false, fmt.Errorf("%w: domain %q: give an internationalised domain in its A-label (xn--) form", ErrBadTarget, domain)
+		// RFC 5890/5891: an internationalised domain is looked up, and
+		// named in SMTP without SMTPUTF8, in its A-label form.
+		a, err := idna.Lookup.ToASCII(domain)
+		if err != nil {
+			return "", "", false, fmt.Errorf("%w: domain %q is not a valid internationalised domain name: %v", ErrBadTarget, domain, err)
+		}
+		domain = a
 	}
 	if fqdn, err = dnsx.Fqdn(domain); err != nil || fqdn == "." || !hostChars(domain) {
 		return "", "", false, fmt.Errorf("%w: domain %q", ErrBadTarget, domain)

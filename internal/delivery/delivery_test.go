@@ -497,7 +497,10 @@ func TestParseTarget(t *testing.T) {
 		{in: "a@b@example.test", address: "a@b@example.test", domain: "example.test", rcpt: "a@b@example.test"},
 		{in: "jörg@example.test", address: "jörg@example.test", domain: "example.test", rcpt: "jörg@example.test", utf8: true},
 		{in: "xn--bcher-kva.test", domain: "xn--bcher-kva.test", rcpt: "postmaster@xn--bcher-kva.test"},
-		{in: "bücher.test", err: true},
+		// The domain as given; the test uses its A-label (RFC 5891).
+		{in: "bücher.test", domain: "bücher.test", rcpt: "postmaster@xn--bcher-kva.test"},
+		{in: "Jörg@Bücher.test", address: "Jörg@Bücher.test", domain: "Bücher.test", rcpt: "Jörg@xn--bcher-kva.test", utf8: true},
+		{in: "ü..test", err: true},
 		{in: "@example.test", err: true},
 		{in: "alice@", err: true},
 		{in: "", err: true},
