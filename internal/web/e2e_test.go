@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/mxray/mxray/internal/store"
 )
 
 // One headless Chromium for the whole test binary, started on first use.
@@ -127,6 +128,7 @@ func TestBrowser(t *testing.T) {
 	env := labEnv(t)
 	f := newFixture(t, env, nil)
 	importReports(t, f)
+	importFailure(t, f)
 	srv := httptest.NewServer(f.h)
 	t.Cleanup(srv.Close)
 	ctx := chromium(t)
@@ -252,12 +254,41 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("focus on %q, want the EHLO field", focused)
 	}
 
+	// The failure reports, one of them, the quarantine with its
+	// re-process buttons, the alerts and the settings.
+	ctxDB := context.Background()
+	f.db.SetAlertConfig(ctxDB, []store.AlertRule{{Name: "fail-rate", Kind: "dmarc_fail_rate", Domain: "mydomain.org", Threshold: 5, MinVolume: 10, Window: 24 * time.Hour}},
+		[]store.Webhook{{Name: "ops", URL: "https://hooks.example/mxray", Secret: "0123456789abcdef"}})
+	f.db.AlertFire(ctxDB, store.Alert{Rule: "fail-rate", Kind: "dmarc_fail_rate", Subject: "mydomain.org", At: t0, Body: `{"type":"alert","rule":"fail-rate"}`})
+	if ob, _ := f.db.Outbox(ctxDB); len(ob) == 1 {
+		f.db.OutboxFailed(ctxDB, ob[0].ID, t0.Add(time.Minute), "HTTP 503")
+	}
+	run(t, ctx, "failure reports, quarantine, alerts, settings",
+		chromedp.Navigate(srv.URL+"/reports/failure"),
+		chromedp.WaitVisible(css("#failures")),
+		shoot(dir, "11-reports-failure"),
+		chromedp.Click(css("#failures tbody th a")),
+		chromedp.WaitVisible(css("#original-headers")),
+		shoot(dir, "12-failure-report"),
+		chromedp.Navigate(srv.URL+"/reports/quarantine"),
+		chromedp.WaitVisible(css("#quarantine button")),
+		shoot(dir, "13-quarantine"),
+		chromedp.Navigate(srv.URL+"/alerts"),
+		chromedp.WaitVisible(css("#alerts")),
+		shoot(dir, "14-alerts"),
+		chromedp.Navigate(srv.URL+"/settings?rule=fail-rate"),
+		chromedp.WaitVisible(css("#rule-form")),
+		shoot(dir, "15-settings"))
+	if v := get(t, ctx, chromedp.Value(css("#rule-window"))); v != "24h" {
+		t.Errorf("rule form window %q", v)
+	}
+
 	// A form posted without its CSRF token is refused, and the session
 	// survives it.
 	run(t, ctx, "post without token",
 		chromedp.Navigate(srv.URL+"/settings"),
 		chromedp.WaitVisible(css("form.logout")),
-		shoot(dir, "5-placeholder"),
+		shoot(dir, "5-settings"),
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](`(() => { const f = document.querySelector("form.logout"); f.querySelector("[name=csrf]").remove(); f.submit(); return true; })()`)(ctx, tg)
 			return err

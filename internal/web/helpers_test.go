@@ -15,6 +15,7 @@ import (
 
 	"github.com/mxray/mxray/internal/diag"
 	"github.com/mxray/mxray/internal/dnsx"
+	"github.com/mxray/mxray/internal/ingest"
 	"github.com/mxray/mxray/internal/lab"
 	"github.com/mxray/mxray/internal/store"
 )
@@ -69,7 +70,9 @@ func newFixture(t *testing.T, env diag.Env, tweak func(*Config)) *fixture {
 		env = diag.Env{Resolver: r, Dialer: &dnsx.Dialer{Resolver: r}}
 	}
 	c := &clock{t: t0}
-	cfg := Config{Store: db, Reports: db, Env: env, Now: c.Now, AllowPrivate: true}
+	cfg := Config{Store: db, Reports: db, Alerts: db, Env: env, Now: c.Now, AllowPrivate: true,
+		Reprocess: Reprocessor(db, &ingest.Importer{Store: db, Now: func() time.Time { return t0 }, Workers: 1}),
+		Receivers: []Receiver{{Name: "HTTPS", Address: "127.0.0.1:8443", Detail: "POST /report"}}}
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -20,7 +20,9 @@ import (
 // and SMTP TLS reports (RFC 8460) by policy domain, one report with its
 // records, and the quarantine, read-only. What they show is what `mxray
 // reports summary`, `reports show` and `reports quarantine list` print;
-// importing, re-processing and deleting stay on the command line.
+// failure reports (failures.go) are listed with their fields. A
+// quarantined item can be re-processed (Config.Reprocess); importing and
+// deleting stay on the command line.
 //
 // The DMARC chart covers the latest chartReports aggregate reports
 // selected (one bar per day a report period begins, UTC), drawn as inline
@@ -50,6 +52,7 @@ const (
 var reportTabs = []struct{ Path, Label string }{
 	{"/reports", "DMARC"},
 	{"/reports/tls", "TLS"},
+	{"/reports/failure", "Failure reports"},
 	{"/reports/quarantine", "Quarantine"},
 }
 
@@ -83,6 +86,9 @@ type reportsPage struct {
 	Report     *store.Report
 	Records    []recordRow
 	Truncated  bool
+	Failures   []failureRow // the failure report list
+	Next       int64        // the failure list's next page: ids below it
+	Reprocess  bool         // the quarantine has a re-process button
 }
 
 // period is one bar of the DMARC chart.
@@ -371,7 +377,14 @@ func (s *server) tlsReportsPage(w http.ResponseWriter, r *http.Request, sess *st
 }
 
 func (s *server) quarantinePage(w http.ResponseWriter, r *http.Request, sess *store.AdminSession) {
+	s.renderQuarantine(w, r, sess, http.StatusOK, "", "")
+}
+
+// renderQuarantine shows the quarantine with a notice or an error.
+func (s *server) renderQuarantine(w http.ResponseWriter, r *http.Request, sess *store.AdminSession, code int, notice, fail string) {
 	p, rp := s.reportsBase(w, sess, "Reports: quarantine", "/reports/quarantine")
+	p.Notice, p.Error = notice, fail
+	rp.Reprocess = s.cfg.Reprocess != nil
 	if !rp.NoStore {
 		q, err := s.cfg.Reports.QuarantineList(r.Context())
 		if err != nil {
@@ -380,7 +393,7 @@ func (s *server) quarantinePage(w http.ResponseWriter, r *http.Request, sess *st
 		}
 		rp.Quarantine = q
 	}
-	s.render(w, http.StatusOK, "reports_quarantine", p)
+	s.render(w, code, "reports_quarantine", p)
 }
 
 func (s *server) reportPage(w http.ResponseWriter, r *http.Request, sess *store.AdminSession) {

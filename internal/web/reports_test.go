@@ -201,7 +201,12 @@ func TestReportsTLS(t *testing.T) {
 }
 
 func TestReportsQuarantine(t *testing.T) {
-	_, b := reportsBrowser(t)
+	// Without Config.Reprocess the page is read-only and points to the
+	// command line (TestQuarantineReprocess has the button).
+	f := newFixture(t, noEnv, func(c *Config) { c.Reprocess = nil })
+	importReports(t, f)
+	b := f.browser(t, "192.0.2.1")
+	b.mustLogin(f.password)
 	body := page200(t, b, "/reports/quarantine")
 	mustContain(t, "/reports/quarantine", body, `<a href="/reports/quarantine" aria-current="page">Quarantine</a>`,
 		`<tr><th scope="row">1</th><td>2026-05-01 12:00 UTC</td>`, `invalid_xml.xml</td>`, `dmarcrpt: malformed XML`,

@@ -39,13 +39,19 @@
 // data by policy domain with an inline-SVG chart, sources and one report's
 // records, each failing source one click from the DMARC troubleshooter;
 // TLS reports by domain, MX and result type, one click from the delivery
-// test; the quarantine, read-only.
+// test; failure reports (ARF, RFC 5965 and RFC 6591) with their fields and
+// original headers; the quarantine, each item re-processed with one
+// button (Config.Reprocess).
+//
+// Alerts (alerts.go, Config.Alerts): the alerts raised and the delivery
+// status of their webhooks. Settings (settings.go): the alert rules and
+// webhooks added, edited and deleted in the store (until the next start
+// of `mxray serve`, which replaces them with the config file's), and the
+// receivers, read-only.
 //
 // Not supported yet: a login in the connection test (no credentials
-// are taken in the browser); the settings page (a placeholder);
-// importing, re-processing or deleting reports from the browser; several
-// accounts managed
-// from the browser; idle session timeout (sessions end at their absolute
+// are taken in the browser); importing or deleting reports from the
+// browser; accounts and API tokens managed from the browser; idle session timeout (sessions end at their absolute
 // expiry or on logout); trusting X-Forwarded-For behind a proxy (limits
 // count the proxy's address then); a page without JavaScript for the
 // live run.
@@ -100,6 +106,17 @@ type Config struct {
 	// Reports is what the report pages read (*store.DB); when nil they
 	// say the report store is not configured.
 	Reports ReportsReader
+	// Alerts is what the alert and settings pages read and write
+	// (*store.DB); when nil they say the alert store is not configured.
+	Alerts AlertStore
+	// Reprocess runs one quarantined item through ingestion again
+	// (Reprocessor builds it): ok when it was imported and left the
+	// quarantine, else the reason it still fails. When nil the
+	// quarantine page has no re-process button.
+	Reprocess func(ctx context.Context, id int64) (ok bool, reason string, err error)
+	// Receivers describes the report receivers, shown read-only on the
+	// settings page.
+	Receivers []Receiver
 	// Env is the world the troubleshooters run in (the serve command's).
 	Env diag.Env
 	// Now is the clock of sessions and rate limits; Env.Clock when nil.
@@ -199,6 +216,14 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /reports", s.auth(s.dmarcReportsPage))
 	mux.HandleFunc("GET /reports/tls", s.auth(s.tlsReportsPage))
 	mux.HandleFunc("GET /reports/quarantine", s.auth(s.quarantinePage))
+	mux.HandleFunc("POST /reports/quarantine/{id}/reprocess", s.auth(s.reprocess))
+	mux.HandleFunc("GET /reports/failure", s.auth(s.failureReportsPage))
+	mux.HandleFunc("GET /alerts", s.auth(s.alertsPage))
+	mux.HandleFunc("GET /settings", s.auth(s.settingsPage))
+	mux.HandleFunc("POST /settings/rules", s.auth(s.ruleSave))
+	mux.HandleFunc("POST /settings/rules/delete", s.auth(s.ruleDelete))
+	mux.HandleFunc("POST /settings/webhooks", s.auth(s.webhookSave))
+	mux.HandleFunc("POST /settings/webhooks/delete", s.auth(s.webhookDelete))
 	mux.HandleFunc("GET /reports/{id}", s.auth(s.reportPage))
 	for _, p := range placeholders {
 		mux.HandleFunc("GET "+p.Path, s.auth(s.placeholder(p)))
@@ -268,9 +293,7 @@ type page struct {
 }
 
 // placeholders are the pages not built yet.
-var placeholders = []struct{ Path, Title, Summary, Command string }{
-	{"/settings", "Settings", "Accounts, API tokens, alert rules and webhooks.", "mxray token list"},
-}
+var placeholders = []struct{ Path, Title, Summary, Command string }{}
 
 func (s *server) placeholder(p struct{ Path, Title, Summary, Command string }) authHandler {
 	return func(w http.ResponseWriter, r *http.Request, sess *store.AdminSession) {
@@ -313,12 +336,15 @@ var funcs = template.FuncMap{
 		}
 		return m, nil
 	},
+	// troubleshootLink opens the DMARC troubleshooter for a source IP
+	// sending as a domain.
+	"troubleshootLink": dmarcLink,
 }
 
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"login", "delivery", "dmarc", "connection", "domain", "placeholder",
-		"reports_dmarc", "reports_tls", "reports_quarantine", "report"} {
+		"reports_dmarc", "reports_tls", "reports_quarantine", "report", "reports_failure", "alerts", "settings"} {
 		files := []string{"templates/layout.html", "templates/" + name + ".html"}
 		if strings.HasPrefix(name, "report") {
 			files = append(files, "templates/reports_common.html")
