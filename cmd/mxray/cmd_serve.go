@@ -137,6 +137,10 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 	if listenSet {
 		cfg.Listen = listen
 	}
+	if (a.opts.TLSCert == "") != (a.opts.TLSKey == "") {
+		return diag.Usagef("--tls-cert and --tls-key ([web] tls_cert, tls_key) go together: give both for HTTPS, or neither")
+	}
+	cfg.CertFile, cfg.KeyFile = a.opts.TLSCert, a.opts.TLSKey
 	rules, hooks, err := a.cfg.alertConfig()
 	if err != nil {
 		return err
@@ -170,6 +174,8 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 		// Troubleshooting from a server reachable by others must not
 		// reach into the admin's own network (SSRF).
 		AllowPrivate: allowPrivate || web.LoopbackOnly(api),
+		// Under HTTPS the cookies are Secure and take the __Host- prefix.
+		Secure: srv.TLS(),
 	})
 	if err != nil {
 		return diag.Uncheckedf("web admin: %v", err)
@@ -209,8 +215,12 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 }
 
 func writeServeStart(w io.Writer, r serveResult, cfg server.Config) {
-	fmt.Fprintf(w, "Web admin     http://%s/ (account %s)\n", r.API, web.AdminName)
-	fmt.Fprintf(w, "API           http://%s/api/ (Authorization: Bearer TOKEN; mxray token create)\n", r.API)
+	apiScheme := "http"
+	if cfg.CertFile != "" {
+		apiScheme = "https"
+	}
+	fmt.Fprintf(w, "Web admin     %s://%s/ (account %s)\n", apiScheme, r.API, web.AdminName)
+	fmt.Fprintf(w, "API           %s://%s/api/ (Authorization: Bearer TOKEN; mxray token create)\n", apiScheme, r.API)
 	if r.HTTPSReceiver != "" {
 		scheme := "http"
 		if cfg.HTTPS.CertFile != "" {

@@ -34,7 +34,9 @@ type config struct {
 
 	// mxray serve (cmd_serve.go).
 	Web struct {
-		Listen string `toml:"listen"`
+		Listen  string `toml:"listen"`
+		TLSCert string `toml:"tls_cert"` // --tls-cert
+		TLSKey  string `toml:"tls_key"`  // --tls-key
 	} `toml:"web"`
 	Receiver struct {
 		SMTP  smtpReceiverConfig  `toml:"smtp"`
@@ -104,6 +106,12 @@ func (c *config) applyGlobals(o *globalOpts, changed func(string) bool) error {
 	}
 	if !changed("db") && c.DB != "" {
 		o.DB = c.DB
+	}
+	if !changed("tls-cert") && c.Web.TLSCert != "" {
+		o.TLSCert = c.Web.TLSCert
+	}
+	if !changed("tls-key") && c.Web.TLSKey != "" {
+		o.TLSKey = c.Web.TLSKey
 	}
 	if !changed("connect-map") && c.ConnectMap != "" {
 		o.ConnectMap = c.ConnectMap

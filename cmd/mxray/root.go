@@ -30,6 +30,8 @@ type globalOpts struct {
 	Timeout    time.Duration
 	LogLevel   string
 	TLSCA      string
+	TLSCert    string // what mxray serves: `mxray serve`'s web listener
+	TLSKey     string
 	ConnectMap string
 	Data       string
 	DB         string
@@ -91,6 +93,8 @@ Exit codes: 0 fine, 1 a problem was found, 2 bad usage or input,
 	f.DurationVar(&o.Timeout, "timeout", 60*time.Second, "deadline for the whole run")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log detail on stderr: info, debug or trace (every DNS query and protocol line)")
 	f.StringVar(&o.TLSCA, "tls-ca", "", "PEM file of extra trusted CA certificates, added to the system's")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) for what mxray serves: HTTPS for serve's API and web admin (with --tls-key)")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&o.ConnectMap, "connect-map", "", "redirect outgoing connections by port: PORT=HOST:PORT or PORT=:PORT, comma-separated")
 	f.StringVar(&o.Data, "data", defaultDataDir(), "data directory (SQLite database, default config file)")
 	f.StringVar(&o.DB, "db", "", "PostgreSQL URL to use instead of the SQLite file in --data")

@@ -68,6 +68,9 @@ func (s *Server) APIHandler() http.Handler {
 	mux.HandleFunc("GET /api/reports/{id}", s.getReport)
 	mux.HandleFunc("GET /api/summary", s.summary)
 	mux.HandleFunc("GET /api/quarantine", s.quarantine)
+	mux.HandleFunc("GET /api/tls", s.tlsSummary)
+	mux.HandleFunc("GET /api/alerts", s.alerts)
+	mux.HandleFunc("GET /api/webhooks/outbox", s.outbox)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint")
 	})
@@ -260,6 +263,86 @@ func (s *Server) quarantine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, Quarantine{Items: items})
+}
+
+// TLS is the answer of GET /api/tls: the SMTP TLS reports (RFC 8460) by
+// policy domain, with failed sessions by MX and result type.
+type TLS struct {
+	Reports int64              `json:"reports"` // TLS reports selected
+	Domains []store.TLSSummary `json:"domains"`
+}
+
+func (s *Server) tlsSummary(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := ParseSince(s.env.Clock(), q.Get("since"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sum, err := s.db.Summary(r.Context(), store.Filter{Domain: q.Get("domain"), Since: since, Top: 1})
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	res := TLS{Reports: sum.Totals.TLS, Domains: sum.TLS}
+	if res.Domains == nil {
+		res.Domains = []store.TLSSummary{}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Alerts is the answer of GET /api/alerts: the alerts raised, newest
+// first.
+type Alerts struct {
+	Alerts []AlertItem `json:"alerts"`
+}
+
+// AlertItem is one alert raised: the store's row and, as detail, the
+// JSON document that was sent to the webhooks.
+type AlertItem struct {
+	store.Alert
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want a number from 1 to 1000", v))
+			return
+		}
+		limit = n
+	}
+	list, err := s.db.Alerts(r.Context(), limit)
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	res := Alerts{Alerts: make([]AlertItem, 0, len(list))}
+	for _, a := range list {
+		it := AlertItem{Alert: a}
+		if json.Valid([]byte(a.Body)) {
+			it.Detail = json.RawMessage(a.Body)
+		}
+		res.Alerts = append(res.Alerts, it)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Outbox is the answer of GET /api/webhooks/outbox: the webhook outbox
+// summed up per webhook name.
+type Outbox struct {
+	Webhooks []store.WebhookStatus `json:"webhooks"`
+}
+
+func (s *Server) outbox(w http.ResponseWriter, r *http.Request) {
+	st, err := s.db.OutboxStatus(r.Context())
+	if err != nil {
+		s.storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Outbox{Webhooks: st})
 }
 
 // Health is the answer of GET /api/health, which needs no token.

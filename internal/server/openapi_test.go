@@ -36,7 +36,8 @@ func TestOpenAPIDocumentsEveryEndpoint(t *testing.T) {
 	}
 	slices.Sort(paths)
 	slices.Sort(public)
-	want := []string{"get /api/health", "get /api/quarantine", "get /api/reports", "get /api/reports/{id}", "get /api/summary", "post " + DefaultTLSRPTPath}
+	want := []string{"get /api/alerts", "get /api/health", "get /api/quarantine", "get /api/reports", "get /api/reports/{id}",
+		"get /api/summary", "get /api/tls", "get /api/webhooks/outbox", "post " + DefaultTLSRPTPath}
 	if diff := cmp.Diff(want, paths); diff != "" || doc.OpenAPI[:2] != "3." {
 		t.Errorf("openapi %s paths (-want +got):\n%s", doc.OpenAPI, diff)
 	}

@@ -22,8 +22,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -55,8 +57,12 @@ var (
 // Config is what `mxray serve` serves.
 type Config struct {
 	Listen string // the JSON API; DefaultListen when ""
-	HTTPS  HTTPSConfig
-	SMTP   SMTPConfig
+	// CertFile and KeyFile make the API and web admin listener speak
+	// HTTPS (`--tls-cert`/`--tls-key`, [web] tls_cert/tls_key); without
+	// them it speaks plain HTTP.
+	CertFile, KeyFile string
+	HTTPS             HTTPSConfig
+	SMTP              SMTPConfig
 }
 
 // HTTPSConfig is the HTTPS receiver of TLS reports (RFC 8460 §5.4).
@@ -97,7 +103,7 @@ type Server struct {
 	Web http.Handler
 
 	api, https, smtp net.Listener
-	tlsHTTPS         *tls.Config
+	tlsAPI, tlsHTTPS *tls.Config
 	smtpd            *smtpServer
 }
 
@@ -151,17 +157,32 @@ func loadCert(what, cert, key string) (*tls.Config, error) {
 	if cert == "" || key == "" {
 		return nil, fmt.Errorf("%w: %s needs both tls_cert and tls_key", ErrConfig, what)
 	}
-	kp, err := tls.LoadX509KeyPair(cert, key)
+	// Read the files here so that an error names the file at fault.
+	certPEM, err := os.ReadFile(cert)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, what, err)
+		return nil, fmt.Errorf("%w: %s: certificate: %v", ErrConfig, what, err)
+	}
+	keyPEM, err := os.ReadFile(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: key: %v", ErrConfig, what, err)
+	}
+	kp, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: certificate %s, key %s: %v", ErrConfig, what, cert, key, err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}, nil
 }
+
+// TLS reports whether the API and web admin listener speaks HTTPS.
+func (s *Server) TLS() bool { return s.cfg.CertFile != "" && s.cfg.KeyFile != "" }
 
 // Listen opens every listener, so that a bad address or certificate is
 // reported before anything is served.
 func (s *Server) Listen() error {
 	var err error
+	if s.tlsAPI, err = loadCert("web", s.cfg.CertFile, s.cfg.KeyFile); err != nil {
+		return err
+	}
 	if s.cfg.SMTP.Enabled && len(s.cfg.SMTP.Recipients) == 0 {
 		return fmt.Errorf("%w: receiver.smtp needs at least one recipient", ErrConfig)
 	}
@@ -246,12 +267,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("%w: Serve before Listen", ErrConfig)
 	}
 	log := s.env.Log()
+	// net/http's own complaints (TLS handshake errors, a plain request to
+	// the HTTPS port) go to the run's log, at debug level.
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	servers := []*http.Server{{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog: nil, BaseContext: func(net.Listener) context.Context { return ctx }}}
+		TLSConfig: s.tlsAPI, ErrorLog: errLog, BaseContext: func(net.Listener) context.Context { return ctx }}}
 	lns := []net.Listener{s.api}
 	if s.https != nil {
 		servers = append(servers, &http.Server{Handler: s.ReceiverHandler(), ReadHeaderTimeout: 30 * time.Second,
-			ReadTimeout: 5 * time.Minute, TLSConfig: s.tlsHTTPS, BaseContext: func(net.Listener) context.Context { return ctx }})
+			ReadTimeout: 5 * time.Minute, TLSConfig: s.tlsHTTPS, ErrorLog: errLog, BaseContext: func(net.Listener) context.Context { return ctx }})
 		lns = append(lns, s.https)
 	}
 	errc := make(chan error, len(servers)+1)

@@ -19,27 +19,74 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/argon2"
+
 	"github.com/mxray/mxray/internal/store"
 )
 
 // AdminName is the account EnsureAdmin creates.
 const AdminName = "admin"
 
-// Password hashing: RFC 8018 §5.2 PBKDF2 with HMAC-SHA256.
+// Password hashing. New hashes are Argon2id (RFC 9106) in the PHC string
+// format $argon2id$v=19$m=KiB,t=passes,p=lanes$SALT$KEY (salt and key in
+// unpadded standard base64). Hashes stored before Argon2id, RFC 8018 §5.2
+// PBKDF2-HMAC-SHA256 as pbkdf2-sha256$ITERATIONS$SALT$KEY, are still
+// verified, and replaced by an Argon2id hash at the next successful login.
 const (
-	hashScheme        = "pbkdf2-sha256"
-	defaultIterations = 600_000 // OWASP's advice for PBKDF2-HMAC-SHA256
-	saltBytes         = 16
-	keyBytes          = 32
-	maxIterations     = 10_000_000 // refuse stored hashes that would stall a login
+	argonScheme = "argon2id"
+	pbkdfScheme = "pbkdf2-sha256"
+
+	// RFC 9106 §4: the second recommended option (t=3, m=64 MiB, p=4),
+	// for when the first (t=1, m=2 GiB) is more memory than a login may
+	// take; ~0.2 s a hash on a 2-core machine.
+	defaultArgonTime    = 3
+	defaultArgonMemory  = 64 * 1024 // KiB
+	defaultArgonThreads = 4
+
+	saltBytes = 16 // RFC 9106 §3.1: 128 bits is enough for all uses
+	keyBytes  = 32 // RFC 9106 §4: tag length 256 bits
+
+	// Limits on stored hashes, so a tampered row cannot stall or exhaust
+	// the server at login.
+	maxArgonTime    = 10
+	maxArgonMemory  = 1 << 20 // KiB: 1 GiB
+	maxArgonThreads = 16
+	maxIterations   = 10_000_000
+	maxKeyBytes     = 64
 )
 
-// iterations is the work factor of new hashes; tests lower it.
-var iterations = defaultIterations
+// The work factor of new hashes; tests lower it. iterations is the
+// PBKDF2 count, used only to make legacy hashes in tests.
+var (
+	argonTime    uint32 = defaultArgonTime
+	argonMemory  uint32 = defaultArgonMemory
+	argonThreads uint8  = defaultArgonThreads
+	iterations          = 600_000
+)
 
-// hashPassword returns pbkdf2-sha256$ITERATIONS$SALT$KEY, salt and key in
-// unpadded base64url.
+// hashSlots bounds the hashes computed at once: each Argon2id hash holds
+// its memory (64 MiB) while it runs.
+var hashSlots = make(chan struct{}, 4)
+
+func argonKey(password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey([]byte(password), salt, t, m, p, n)
+}
+
+// hashPassword returns a new Argon2id hash of password in the PHC format.
 func hashPassword(password string) (string, error) {
+	salt := make([]byte, saltBytes)
+	rand.Read(salt) // never fails (crypto/rand, Go 1.24+)
+	key := argonKey(password, salt, argonTime, argonMemory, argonThreads, keyBytes)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$%s$v=%d$m=%d,t=%d,p=%d$%s$%s", argonScheme, argon2.Version,
+		argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// hashPBKDF2 returns a legacy pbkdf2-sha256$ITERATIONS$SALT$KEY hash (salt
+// and key in unpadded base64url); only tests make new ones.
+func hashPBKDF2(password string) (string, error) {
 	salt := make([]byte, saltBytes)
 	rand.Read(salt)
 	key, err := pbkdf2.Key(sha256.New, password, salt, iterations, keyBytes)
@@ -47,14 +94,68 @@ func hashPassword(password string) (string, error) {
 		return "", fmt.Errorf("web: hashing password: %w", err)
 	}
 	b64 := base64.RawURLEncoding
-	return fmt.Sprintf("%s$%d$%s$%s", hashScheme, iterations, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	return fmt.Sprintf("%s$%d$%s$%s", pbkdfScheme, iterations, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // checkPassword reports whether password matches an encoded hash, in
-// time that does not depend on where they differ.
+// time that does not depend on where they differ. A malformed hash, or
+// one whose cost is beyond the limits above, matches nothing.
 func checkPassword(encoded, password string) bool {
+	ok, _ := verifyPassword(encoded, password)
+	return ok
+}
+
+// verifyPassword is checkPassword that also tells whether the hash should
+// be replaced by a new one (a legacy scheme, or other Argon2id costs).
+func verifyPassword(encoded, password string) (ok, rehash bool) {
+	switch {
+	case strings.HasPrefix(encoded, "$"+argonScheme+"$"):
+		return checkArgon2id(encoded, password)
+	case strings.HasPrefix(encoded, pbkdfScheme+"$"):
+		ok = checkPBKDF2(encoded, password)
+		return ok, ok
+	}
+	return false, false
+}
+
+// checkArgon2id verifies a PHC string $argon2id$v=19$m=M,t=T,p=P$SALT$KEY.
+func checkArgon2id(encoded, password string) (ok, rehash bool) {
 	parts := strings.Split(encoded, "$")
-	if len(parts) != 4 || parts[0] != hashScheme {
+	if len(parts) != 6 || parts[0] != "" || parts[1] != argonScheme || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return false, false
+	}
+	var m, t, p uint64
+	var err error
+	for i, kv := range strings.Split(parts[3], ",") {
+		name, val, found := strings.Cut(kv, "=")
+		want := [...]string{"m", "t", "p", ""}[min(i, 3)]
+		if !found || name != want {
+			return false, false
+		}
+		dst := [...]*uint64{&m, &t, &p}[i]
+		if *dst, err = strconv.ParseUint(val, 10, 32); err != nil {
+			return false, false
+		}
+	}
+	if t < 1 || t > maxArgonTime || p < 1 || p > maxArgonThreads || m < 8*p || m > maxArgonMemory {
+		return false, false
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	want, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(salt) < 8 || len(want) < 16 || len(want) > maxKeyBytes {
+		return false, false
+	}
+	got := argonKey(password, salt, uint32(t), uint32(m), uint8(p), uint32(len(want)))
+	ok = subtle.ConstantTimeCompare(got, want) == 1
+	rehash = uint32(t) != argonTime || uint32(m) != argonMemory || uint8(p) != argonThreads
+	return ok, ok && rehash
+}
+
+// checkPBKDF2 verifies a legacy pbkdf2-sha256$ITERATIONS$SALT$KEY hash.
+func checkPBKDF2(encoded, password string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 4 || parts[0] != pbkdfScheme {
 		return false
 	}
 	iter, err := strconv.Atoi(parts[1])
@@ -64,7 +165,7 @@ func checkPassword(encoded, password string) bool {
 	b64 := base64.RawURLEncoding
 	salt, err1 := b64.DecodeString(parts[2])
 	want, err2 := b64.DecodeString(parts[3])
-	if err1 != nil || err2 != nil || len(want) == 0 {
+	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > maxKeyBytes {
 		return false
 	}
 	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
@@ -261,7 +362,8 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hash = dummyHash()
 	}
-	if !checkPassword(hash, password) || err != nil {
+	ok, rehash := verifyPassword(hash, password)
+	if !ok || err != nil {
 		s.loginIP.add(ip)
 		s.loginUser.add(userKey)
 		s.log.Info("web: login failed", "name", name, "client", ip)
@@ -270,6 +372,17 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.loginIP.reset(ip)
 	s.loginUser.reset(userKey)
+	if rehash {
+		// An older scheme or cost: store a new Argon2id hash now that the
+		// password is known. This ends the account's other sessions.
+		if h, err := hashPassword(password); err == nil {
+			if err := s.cfg.Store.AdminSetPassword(ctx, acct.Name, h); err != nil {
+				s.log.Warn("web: rehashing password", "err", err)
+			} else {
+				s.log.Info("web: password rehashed to argon2id", "name", acct.Name)
+			}
+		}
+	}
 
 	now := s.now()
 	if _, err := s.cfg.Store.AdminSessionsExpire(ctx, now); err != nil {
