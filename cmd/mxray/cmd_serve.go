@@ -169,8 +169,29 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 		// The one time this password is shown: on the terminal, not in a log.
 		fmt.Fprintf(a.stderr, "web admin: created account %q with password %s (shown once; mxray admin reset-password makes a new one)\n", web.AdminName, pw)
 	}
+	// The receivers, for the settings page; the IMAP one is read here so
+	// that a bad [receiver.imap] stops serve before anything runs.
+	var receivers []web.Receiver
+	if https != "" {
+		receivers = append(receivers, web.Receiver{Name: "HTTPS", Address: https, Detail: "TLS reports (RFC 8460) at " + srv.Config().HTTPS.Path})
+	}
+	if smtp != "" {
+		receivers = append(receivers, web.Receiver{Name: "SMTP", Address: smtp, Detail: "for " + strings.Join(srv.Config().SMTP.Recipients, ", ")})
+	}
+	var imapCfg *imapsrc.Config
+	var imapEvery time.Duration
+	if ic := a.cfg.Receiver.IMAP; ic.Enabled {
+		fc, every, err := imapReceiver(a, ic)
+		if err != nil {
+			return err
+		}
+		imapCfg, imapEvery = &fc, every
+		receivers = append(receivers, web.Receiver{Name: "IMAP", Address: fc.Address + "/" + fc.Folder, Detail: "polled every " + every.String()})
+	}
 	srv.Web, err = web.New(web.Config{
-		Store: db, Reports: db, Env: a.env, Now: a.env.Clock, Logger: a.log,
+		Store: db, Reports: db, Alerts: db, Env: a.env, Now: a.env.Clock, Logger: a.log,
+		Reprocess: web.Reprocessor(db, reportsImporter(a, db)),
+		Receivers: receivers,
 		// Troubleshooting from a server reachable by others must not
 		// reach into the admin's own network (SSRF).
 		AllowPrivate: allowPrivate || web.LoopbackOnly(api),
@@ -186,13 +207,10 @@ func runServe(ctx context.Context, a *app, listen string, listenSet, allowPrivat
 
 	res := serveResult{API: api, HTTPSReceiver: https, SMTPReceiver: smtp, Rules: len(rules), Webhooks: len(hooks)}
 	var poll func(context.Context)
-	if ic := a.cfg.Receiver.IMAP; ic.Enabled {
-		fc, every, err := imapReceiver(a, ic)
-		if err != nil {
-			return err
-		}
+	if imapCfg != nil {
+		fc := *imapCfg
 		res.IMAPReceiver = fc.Address + "/" + fc.Folder
-		poll = func(ctx context.Context) { pollIMAP(ctx, a, db, fc, every, runner.Kick) }
+		poll = func(ctx context.Context) { pollIMAP(ctx, a, db, fc, imapEvery, runner.Kick) }
 	}
 	if !a.opts.JSON {
 		writeServeStart(a.stdout, res, srv.Config())
