@@ -82,7 +82,7 @@ func TestFailureReports(t *testing.T) {
 	}
 	id := heads[0].ID
 	link := "/reports/" + itoa(id)
-	if !hasLink(body, link) || !hasLink(body, dmarcLink("10.10.10.10", heads[0].Domain)) {
+	if !hasLink(body, link) || !hasLink(body, dmarcLink("10.10.10.10", heads[0].Domain, "")) {
 		t.Errorf("no link to %s or to the troubleshooter in %v", link, links(body))
 	}
 	w = b.get(link)

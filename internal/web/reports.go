@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"github.com/mxray/mxray/internal/dnsx"
 	"github.com/mxray/mxray/internal/store"
 )
 
@@ -103,6 +108,7 @@ func (p period) Fail() int64 { return p.Messages - p.Pass }
 // sourceRow is one sending IP address of one policy domain.
 type sourceRow struct {
 	Domain, IP                     string
+	PTR                            string // the first PTR name of IP, "" when none was found
 	Messages, Pass, DKIMPass, SPFP int64
 	Reporters                      []string
 	Troubleshoot                   string // the DMARC troubleshooter prefilled; "" when every message passed
@@ -150,14 +156,58 @@ func pct(n, d int64) string {
 func dmarcPass(r store.Record) bool { return r.DKIM == "pass" || r.SPF == "pass" }
 
 // dmarcLink opens the DMARC troubleshooter with what a receiver saw of a
-// failing source: its IP and a MAIL FROM in the policy domain (the EHLO
-// name is left to the user).
-func dmarcLink(ip, domain string) string {
+// failing source: its IP, a MAIL FROM in the policy domain and, when the
+// source has one, its PTR name as the EHLO name (the usual case for a
+// well-run sender; the user can correct it).
+func dmarcLink(ip, domain, helo string) string {
 	v := url.Values{"ip": {ip}}
 	if domain != "" {
 		v.Set("mail_from", "postmaster@"+domain)
 	}
+	if helo != "" {
+		v.Set("helo", helo)
+	}
 	return "/troubleshoot/dmarc?" + v.Encode()
+}
+
+// ptrLimit bounds the whole of a page's PTR lookups: the sources table
+// shows what has answered by then.
+const ptrLimit = 3 * time.Second
+
+// lookupPTRs fills in the PTR name of each source, eight lookups at a
+// time, through the Env's resolver; failing sources' troubleshooter links
+// then carry the name as EHLO.
+func (s *server) lookupPTRs(ctx context.Context, rows []sourceRow) {
+	if s.cfg.Env.Resolver == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ptrLimit)
+	defer cancel()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range rows {
+		ip, err := netip.ParseAddr(rows[i].IP)
+		if err != nil {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			resp, err := s.cfg.Env.Resolver.Query(ctx, dnsx.ReverseName(ip), dns.TypePTR)
+			if err != nil {
+				return
+			}
+			if names := resp.Names(); len(names) > 0 {
+				rows[i].PTR = strings.TrimSuffix(names[0], ".")
+			}
+		})
+	}
+	wg.Wait()
+	for i := range rows {
+		if rows[i].Troubleshoot != "" {
+			rows[i].Troubleshoot = dmarcLink(rows[i].IP, rows[i].Domain, rows[i].PTR)
+		}
+	}
 }
 
 // deliveryLink runs the delivery test against a policy domain.
@@ -274,7 +324,7 @@ func (s *server) dmarcDetails(ctx context.Context, rp *reportsPage) error {
 	slices.SortFunc(rp.Periods, func(a, b period) int { return a.Day.Compare(b.Day) })
 	for _, sr := range srcs {
 		if sr.Fail() > 0 {
-			sr.Troubleshoot = dmarcLink(sr.IP, sr.Domain)
+			sr.Troubleshoot = dmarcLink(sr.IP, sr.Domain, "")
 		}
 		slices.Sort(sr.Reporters)
 		rp.Sources = append(rp.Sources, *sr)
@@ -287,6 +337,7 @@ func (s *server) dmarcDetails(ctx context.Context, rp *reportsPage) error {
 	if len(rp.Sources) > sourcesShown {
 		rp.Sources, rp.Truncated = rp.Sources[:sourcesShown], true
 	}
+	s.lookupPTRs(ctx, rp.Sources)
 	return nil
 }
 
@@ -422,7 +473,7 @@ func (s *server) reportPage(w http.ResponseWriter, r *http.Request, sess *store.
 		for _, rec := range rep.DMARC.Records {
 			row := recordRow{Record: rec, Pass: dmarcPass(rec)}
 			if !row.Pass {
-				row.Troubleshoot = dmarcLink(rec.SourceIP, rep.Domain)
+				row.Troubleshoot = dmarcLink(rec.SourceIP, rep.Domain, "")
 			}
 			rp.Records = append(rp.Records, row)
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxray/mxray/internal/dnsx"
+	"github.com/mxray/mxray/internal/dnsx/dnsxtest"
 	"github.com/mxray/mxray/internal/ingest"
 	"github.com/mxray/mxray/internal/store"
 	"github.com/mxray/mxray/internal/testutil"
@@ -256,5 +258,27 @@ func TestDMARCChart(t *testing.T) {
 	}
 	if n := strings.Count(svg, `class="bar-fail-hatched"`); n != 1 {
 		t.Errorf("%d failing bars, want 1 (none for a day without failures)", n)
+	}
+}
+
+// TestReportsSourcePTR: a source's PTR name is shown under its IP and
+// becomes the EHLO name of its one-click troubleshooter link.
+func TestReportsSourcePTR(t *testing.T) {
+	env := dnsxtest.New(t, "42.42.42.42.in-addr.arpa. 300 IN PTR mail.mydomain.org.").Env()
+	env.Dialer = &dnsx.Dialer{Resolver: env.Resolver}
+	f := newFixture(t, env, nil)
+	importReports(t, f)
+	b := f.browser(t, "192.0.2.1")
+	b.mustLogin(f.password)
+	body := page200(t, b, "/reports")
+	mustContain(t, "/reports", body,
+		`<th scope="row" class="mono">42.42.42.42<br><span class="note">mail.mydomain.org</span></th>`)
+	link := "/troubleshoot/dmarc?helo=mail.mydomain.org&amp;ip=42.42.42.42&amp;mail_from=postmaster%40mydomain.org"
+	if !strings.Contains(body, link) {
+		t.Errorf("no one-click link with the PTR as EHLO (%s) in:\n%s", link, body)
+	}
+	// A source without a PTR keeps a link without EHLO.
+	if !strings.Contains(body, `<th scope="row" class="mono">199.230.200.36</th>`) {
+		t.Error("a source without PTR changed")
 	}
 }
