@@ -338,7 +338,7 @@ var funcs = template.FuncMap{
 	},
 	// troubleshootLink opens the DMARC troubleshooter for a source IP
 	// sending as a domain.
-	"troubleshootLink": dmarcLink,
+	"troubleshootLink": func(ip, domain string) string { return dmarcLink(ip, domain, "") },
 }
 
 func parsePages() (map[string]*template.Template, error) {
