@@ -341,11 +341,27 @@ func (s *server) dmarcDetails(ctx context.Context, rp *reportsPage) error {
 	return nil
 }
 
+// chartText names what a bar chart counts.
+type chartText struct {
+	ID, Title, Unit, Pass, Fail string
+}
+
 // dmarcChart draws the messages of each period as a bar, the part that
-// failed DMARC stacked on the part that passed, as inline SVG (no script,
-// no external resource). The numbers are in the table that follows it;
-// the bars are told apart by a pattern as well as by colour.
+// failed DMARC stacked on the part that passed.
 func dmarcChart(ps []period) template.HTML {
+	return barChart(ps, chartText{"dmarc-chart", "Messages per day, DMARC pass and fail", "messages", "pass", "fail"})
+}
+
+// tlsChart draws the TLS sessions of each period, failed on successful.
+func tlsChart(ps []period) template.HTML {
+	return barChart(ps, chartText{"tls-chart", "TLS sessions per day, successful and failed", "sessions", "successful", "failed"})
+}
+
+// barChart draws each period as a bar, the failing part stacked on the
+// passing part, as inline SVG (no script, no external resource). The
+// numbers are in the table that follows it; the bars are told apart by a
+// pattern as well as by colour.
+func barChart(ps []period, t chartText) template.HTML {
 	if len(ps) == 0 {
 		return ""
 	}
@@ -359,9 +375,9 @@ func dmarcChart(ps []period) template.HTML {
 	bw := min(slot*0.7, 48)
 	var b strings.Builder
 	esc := template.HTMLEscapeString
-	fmt.Fprintf(&b, `<svg id="dmarc-chart" class="chart" viewBox="0 0 %g %g" role="img" aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">`, w, h)
-	fmt.Fprintf(&b, `<title id="chart-title">Messages per day, DMARC pass and fail</title><desc id="chart-desc">%d days from %s to %s; the table below gives the numbers.</desc>`,
-		len(ps), ps[0].Day.Format(time.DateOnly), ps[len(ps)-1].Day.Format(time.DateOnly))
+	fmt.Fprintf(&b, `<svg id="%s" class="chart" viewBox="0 0 %g %g" role="img" aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">`, esc(t.ID), w, h)
+	fmt.Fprintf(&b, `<title id="chart-title">%s</title><desc id="chart-desc">%d days from %s to %s; the table below gives the numbers.</desc>`,
+		esc(t.Title), len(ps), ps[0].Day.Format(time.DateOnly), ps[len(ps)-1].Day.Format(time.DateOnly))
 	b.WriteString(`<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" class="bar-fail"/><line x1="0" y1="0" x2="0" y2="6" class="hatch-line"/></pattern></defs>`)
 	fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" class="axis"/>`, left, top+plotH, w-8, top+plotH)
 	fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" class="axis"/>`, left, top, left, top+plotH)
@@ -371,7 +387,7 @@ func dmarcChart(ps []period) template.HTML {
 		x := left + float64(i)*slot + (slot-bw)/2
 		hp := plotH * float64(p.Pass) / float64(max)
 		hf := plotH * float64(p.Fail()) / float64(max)
-		label := fmt.Sprintf("%s: %d messages, %d pass, %d fail", p.Day.Format(time.DateOnly), p.Messages, p.Pass, p.Fail())
+		label := fmt.Sprintf("%s: %d %s, %d %s, %d %s", p.Day.Format(time.DateOnly), p.Messages, t.Unit, p.Pass, t.Pass, p.Fail(), t.Fail)
 		fmt.Fprintf(&b, `<g><title>%s</title>`, esc(label))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bar-pass"/>`, x, top+plotH-hp, bw, hp)
 		if hf > 0 {
@@ -417,6 +433,11 @@ func (s *server) tlsReportsPage(w http.ResponseWriter, r *http.Request, sess *st
 		}
 	}
 	rp.Totals = sum.Totals
+	if err := s.tlsPeriods(r.Context(), rp); err != nil {
+		s.storeError(w, err)
+		return
+	}
+	rp.Chart = tlsChart(rp.Periods)
 	for _, d := range sum.TLS {
 		row := tlsRow{TLSSummary: d}
 		for _, f := range d.Failures {
@@ -425,6 +446,47 @@ func (s *server) tlsReportsPage(w http.ResponseWriter, r *http.Request, sess *st
 		rp.TLS = append(rp.TLS, row)
 	}
 	s.render(w, http.StatusOK, "reports_tls", p)
+}
+
+// tlsPeriods counts the sessions of the latest chartReports TLS reports
+// (of the selected policy domain) per day their period begins (UTC):
+// Messages holds all sessions, Pass the successful ones.
+func (s *server) tlsPeriods(ctx context.Context, rp *reportsPage) error {
+	heads, err := s.cfg.Reports.ReportList(ctx, store.ListFilter{Kind: store.KindTLS, Limit: chartReports})
+	if err != nil {
+		return err
+	}
+	days := map[time.Time]*period{}
+	for _, h := range heads {
+		rep, err := s.cfg.Reports.Report(ctx, h.ID, 0)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rep.TLS == nil {
+			continue
+		}
+		day := rep.Begin.UTC().Truncate(24 * time.Hour)
+		for _, pol := range rep.TLS.Policies {
+			if rp.Domain != "" && !strings.EqualFold(pol.Domain, rp.Domain) {
+				continue
+			}
+			pd := days[day]
+			if pd == nil {
+				pd = &period{Day: day}
+				days[day] = pd
+			}
+			pd.Messages += pol.Successful + pol.Failed
+			pd.Pass += pol.Successful
+		}
+	}
+	for _, pd := range days {
+		rp.Periods = append(rp.Periods, *pd)
+	}
+	slices.SortFunc(rp.Periods, func(a, b period) int { return a.Day.Compare(b.Day) })
+	return nil
 }
 
 func (s *server) quarantinePage(w http.ResponseWriter, r *http.Request, sess *store.AdminSession) {

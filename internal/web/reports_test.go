@@ -181,7 +181,11 @@ func TestReportsTLS(t *testing.T) {
 		`<h2 id="tls-company-y.example">company-y.example</h2>`,
 		`policy sts · <strong>5326</strong> successful sessions, <strong>303</strong> failed (94.6 % success)`,
 		`<th scope="row" class="mono">mx2.mail.company-y.example</th><td>starttls-not-supported</td><td class="num">200</td>`,
-		`<th scope="row" class="mono">mx1.mail.company-y.example</th><td>certificate-expired</td><td class="num">100</td>`)
+		`<th scope="row" class="mono">mx1.mail.company-y.example</th><td>certificate-expired</td><td class="num">100</td>`,
+		// Sessions over time: the RFC 8460 example's day, its totals.
+		`<svg id="tls-chart"`, `<title id="chart-title">TLS sessions per day, successful and failed</title>`,
+		`5629 sessions, 5326 successful, 303 failed</title>`,
+		`<td class="num">5629</td><td class="num">5326</td><td class="num">303</td>`)
 	want := "/troubleshoot/delivery?run=1&target=company-y.example"
 	if !hasLink(body, want) {
 		t.Errorf("/reports/tls: no link to %s", want)
