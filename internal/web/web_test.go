@@ -262,8 +262,13 @@ func TestPages(t *testing.T) {
 	if w := b.get("/static/style.css"); w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/css") {
 		t.Errorf("style.css without login: %d %s", w.Code, w.Header().Get("Content-Type"))
 	}
-	if w := b.get("/static/delivery.js"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "text/event-stream") {
-		t.Errorf("delivery.js: %d", w.Code)
+	if w := b.get("/static/stream.js"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "text/event-stream") {
+		t.Errorf("stream.js: %d", w.Code)
+	}
+	for _, js := range []string{"delivery.js", "troubleshoot.js"} {
+		if w := b.get("/static/" + js); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "window.mxray") {
+			t.Errorf("%s: %d, or it does not use stream.js", js, w.Code)
+		}
 	}
 	b.mustLogin(f.password)
 	if w := b.get("/"); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/troubleshoot/delivery" {

@@ -6,27 +6,16 @@
 (function () {
   "use strict";
   var form = document.querySelector("form.run-form");
-  if (!form) return;
+  if (!form || !window.mxray) return;
   var kind = form.dataset.kind;
   var runBtn = document.getElementById("run");
   var stopBtn = document.getElementById("stop");
   var list = document.getElementById("steps");
   var status = document.getElementById("run-status");
   var resultBox = document.getElementById("result-box");
-  var words = { ok: "OK", warn: "WARN", fail: "FAIL", info: "INFO", skip: "SKIP" };
-  var running = null, controller = null;
+  var ui = window.mxray, el = ui.el, words = ui.words;
+  var controller = null;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = text;
-    return e;
-  }
-  function elapsed(ms) {
-    if (ms < 1) return Math.round(ms * 1000) + " µs";
-    if (ms < 1000) return Math.round(ms) + " ms";
-    return (ms / 1000).toFixed(1) + " s";
-  }
   function badge(s, text) { var b = el("span", "badge s-" + s, text || words[s] || String(s).toUpperCase()); return b; }
 
   // spfTree renders an SPF evaluation trace (a step's data.trace): one
@@ -77,25 +66,14 @@
     return t;
   }
 
-  function stepItem(st, isRunning) {
-    var s = isRunning ? "running" : st.status;
-    var li = el("li", "step s-" + s);
-    li.dataset.id = st.id;
-    li.dataset.status = s;
-    var head = el("div", "step-head");
-    head.appendChild(el("span", "badge", isRunning ? "RUN" : (words[s] || s.toUpperCase())));
-    head.appendChild(el("span", "step-title", st.title + (isRunning ? " …" : "")));
-    var meta = [];
-    if (kind === "domain" && !isRunning) meta.push(st.id);
-    if (st.host) meta.push(st.host);
-    if (st.ip) meta.push(st.ip);
-    if (!isRunning && typeof st.elapsed_ms === "number" && st.elapsed_ms > 0) meta.push(elapsed(st.elapsed_ms));
-    if (meta.length) head.appendChild(el("span", "step-meta", meta.join(" · ")));
-    li.appendChild(head);
-    if (isRunning) return li;
-    var data = st.data || {};
-    if (data.trace) {
-      // The SPF trace replaces the text tree of the detail.
+  // The hooks of stream.js's stepItem: the SPF trace replaces the text
+  // tree of the detail, DKIM signatures get a table, and the domain
+  // audit's many steps show their ids.
+  var stepOpts = {
+    metaID: kind === "domain",
+    detail: function (li, st) {
+      var data = st.data || {};
+      if (!data.trace) return false;
       // The detail's lines up to the lookup count; the tree follows.
       var lines = (st.detail || "").split("\n"), first = [];
       for (var i = 0; i < lines.length; i++) { first.push(lines[i]); if (lines[i].indexOf("DNS lookups") === 0) break; }
@@ -103,29 +81,17 @@
       var ul = el("ul", "trace");
       ul.appendChild(spfTree(data.trace));
       li.appendChild(ul);
-    } else if (st.detail) {
-      li.appendChild(el("p", "step-detail", st.detail));
+      return true;
+    },
+    after: function (li, st) {
+      var data = st.data || {};
+      if (st.id === "dkim" && data.signatures && data.signatures.length) {
+        li.appendChild(table("sigs", ["d=", "s=", "a=", "result", "why"], data.signatures.map(function (g) {
+          return [g.d || "?", g.s || "?", g.a || "", badge(g.status, g.result), g.detail || g.reason || ""];
+        })));
+      }
     }
-    if (st.id === "dkim" && data.signatures && data.signatures.length) {
-      li.appendChild(table("sigs", ["d=", "s=", "a=", "result", "why"], data.signatures.map(function (g) {
-        return [g.d || "?", g.s || "?", g.a || "", badge(g.status, g.result), g.detail || g.reason || ""];
-      })));
-    }
-    if (st.hint) {
-      var h = el("p", "step-hint");
-      h.appendChild(el("strong", null, "Fix: "));
-      h.appendChild(document.createTextNode(st.hint));
-      li.appendChild(h);
-    }
-    if (st.rfc) li.appendChild(el("p", "step-rfc", "See " + st.rfc));
-    if (st.transcript && st.transcript.length) {
-      var d = el("details");
-      d.appendChild(el("summary", null, "Transcript (" + st.transcript.length + " lines)"));
-      d.appendChild(el("pre", null, st.transcript.join("\n")));
-      li.appendChild(d);
-    }
-    return li;
-  }
+  };
 
   var dmarcStatus = { pass: "ok", fail: "fail", none: "warn", temperror: "warn", permerror: "fail" };
 
@@ -212,40 +178,11 @@
     });
   }
 
-  function onEvent(name, data) {
-    var v;
-    try { v = JSON.parse(data); } catch (e) { return; }
-    if (name === "start") {
-      if (running) running.remove();
-      running = stepItem(v, true);
-      list.appendChild(running);
-    } else if (name === "step") {
-      var li = stepItem(v, false);
-      if (running && running.dataset.id === v.id) { list.replaceChild(li, running); running = null; }
-      else list.appendChild(li);
-    } else if (name === "result") {
-      if (running) { running.remove(); running = null; }
-      list.querySelectorAll(".s-running").forEach(function (x) { x.remove(); });
-      if (kind === "dmarc") showDMARC(v);
-      else if (kind === "connection") showProbe(v);
-      else if (kind === "domain") showDomain(v);
-    }
-  }
-
-  function parse(buf) {
-    var cut;
-    while ((cut = buf.indexOf("\n\n")) >= 0) {
-      var block = buf.slice(0, cut);
-      buf = buf.slice(cut + 2);
-      var name = "message", data = [];
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data.push(line.slice(6));
-      });
-      if (data.length) onEvent(name, data.join("\n"));
-    }
-    return buf;
-  }
+  var steps = ui.steps(list, stepOpts, function (v) {
+    if (kind === "dmarc") showDMARC(v);
+    else if (kind === "connection") showProbe(v);
+    else if (kind === "domain") showDomain(v);
+  });
 
   function finish(text) {
     status.textContent = text;
@@ -257,36 +194,13 @@
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (controller) return;
-    list.replaceChildren();
+    steps.reset();
     resultBox.replaceChildren();
-    running = null;
     runBtn.disabled = true;
     stopBtn.hidden = false;
     status.textContent = "Running …";
     controller = new AbortController();
-    var started = Date.now();
-    fetch(form.dataset.run, {
-      method: "POST", body: new FormData(form), credentials: "same-origin", signal: controller.signal,
-      headers: { Accept: "text/event-stream" }
-    }).then(function (resp) {
-      if (!resp.ok) {
-        return resp.text().then(function (t) {
-          if (resp.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
-          finish("Refused (" + resp.status + "): " + t.trim());
-        });
-      }
-      var reader = resp.body.getReader(), dec = new TextDecoder(), buf = "";
-      function pump() {
-        return reader.read().then(function (r) {
-          if (r.done) { parse(buf + "\n\n"); finish("Finished in " + elapsed(Date.now() - started) + "."); return; }
-          buf = parse(buf + dec.decode(r.value, { stream: true }).replace(/\r\n?/g, "\n"));
-          return pump();
-        });
-      }
-      return pump();
-    }).catch(function (e) {
-      finish(e.name === "AbortError" ? "Stopped." : "The connection to mxray failed: " + e.message);
-    });
+    ui.run(form.dataset.run, { method: "POST", body: new FormData(form), signal: controller.signal }, steps.onEvent, finish);
   });
   stopBtn.addEventListener("click", function () { if (controller) controller.abort(); });
 })();
