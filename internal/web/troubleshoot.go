@@ -153,8 +153,9 @@ func (s *server) connectionRun(w http.ResponseWriter, r *http.Request, _ *store.
 	ipHost := false
 	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		host, ipHost = ip.String(), true
-		// An address literal is dialed without a lookup, so the guard's
-		// resolver never sees it: judge it here.
+		// The dialer's guard would refuse every connection to it anyway;
+		// refusing the run up front answers with why, instead of a run
+		// whose every step fails.
 		if !s.cfg.AllowPrivate && !reachable(ip) {
 			http.Error(w, "The web admin does not connect to "+host+" (loopback, private or link-local: server-side request forgery protection). Run mxray probe on the command line.", http.StatusBadRequest)
 			return
